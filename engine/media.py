@@ -1,0 +1,43 @@
+"""Which files Lookalike indexes, and as what kind."""
+
+from __future__ import annotations
+
+import fnmatch
+from enum import Enum
+from pathlib import Path
+
+
+class Kind(str, Enum):
+    PHOTO = "photo"
+    VIDEO = "video"
+    SOUND = "sound"
+
+
+PHOTO_EXTS = {
+    ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp",
+    ".heic", ".heif", ".avif",
+}
+VIDEO_EXTS = {
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
+    ".3gp", ".wmv", ".flv", ".ogv",
+}
+SOUND_EXTS = {
+    ".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".wma", ".aif", ".aiff",
+}
+
+
+def kind_of(path: str | Path) -> Kind | None:
+    """The kind a file is indexed as, from its extension; None for files Lookalike ignores."""
+    ext = Path(path).suffix.lower()
+    if ext in PHOTO_EXTS:
+        return Kind.PHOTO
+    if ext in VIDEO_EXTS:
+        return Kind.VIDEO
+    if ext in SOUND_EXTS:
+        return Kind.SOUND
+    return None
+
+
+def is_excluded(name: str, patterns: list[str]) -> bool:
+    """True if a file or folder name matches one of the exclusion glob patterns."""
+    return any(fnmatch.fnmatchcase(name, pat) for pat in patterns)

@@ -1,0 +1,172 @@
+"""Known models: where their files come from, their sizes and checksums, and where they are cached.
+
+A model lives in ``<models_dir>/<model_id>/`` with its files and a ``manifest.json`` written when it was
+downloaded or installed (file sizes and sha256, where it came from, and whether it is a random-weight test
+model). Nothing here touches the network; :mod:`engine.models.fetch` does, and only when asked.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.errors import ModelFileError, ModelMissingError
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    name: str
+    #: Where the file comes from: "hf://<repo>/<path>" or an https URL.
+    source: str
+    size: int | None = None
+    sha256: str | None = None
+    md5: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    #: "image-text", "audio" or "text".
+    role: str
+    title: str
+    files: tuple[ModelFile, ...]
+    #: Files that may be absent (e.g. the torch weights when the ONNX ones are used).
+    optional: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def download_size(self) -> int | None:
+        sizes = [f.size for f in self.files if f.name not in self.optional]
+        return None if any(s is None for s in sizes) else sum(s for s in sizes if s)
+
+
+_UFORM = "hf://unum-cloud/uform3-image-text-english-small"
+_MINILM = "hf://sentence-transformers/all-MiniLM-L6-v2"
+_ZENODO = "https://zenodo.org/records/3987831/files"
+
+MODELS: dict[str, ModelSpec] = {
+    spec.id: spec
+    for spec in (
+        ModelSpec(
+            id="uform3-image-text-english-small",
+            role="image-text",
+            title="UForm3 image-text English small (images, video frames, text queries; 256-d)",
+            files=(
+                ModelFile("config.json", f"{_UFORM}/config.json"),
+                ModelFile("tokenizer.json", f"{_UFORM}/tokenizer.json"),
+                ModelFile("image_encoder.onnx", f"{_UFORM}/image_encoder.onnx", size=22_600_000),
+                ModelFile("text_encoder.onnx", f"{_UFORM}/text_encoder.onnx", size=38_000_000),
+            ),
+        ),
+        ModelSpec(
+            id="all-minilm-l6-v2",
+            role="text",
+            title="all-MiniLM-L6-v2 sentence encoder (text to text: sound tags, names; 384-d)",
+            files=(
+                ModelFile("config.json", f"{_MINILM}/config.json"),
+                ModelFile(
+                    "model.safetensors",
+                    f"{_MINILM}/model.safetensors",
+                    size=90_868_376,
+                    sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+                ),
+                ModelFile(
+                    "tokenizer.json",
+                    f"{_MINILM}/tokenizer.json",
+                    sha256="be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+                ),
+                ModelFile("tokenizer_config.json", f"{_MINILM}/tokenizer_config.json"),
+                ModelFile("vocab.txt", f"{_MINILM}/vocab.txt"),
+                ModelFile("special_tokens_map.json", f"{_MINILM}/special_tokens_map.json"),
+            ),
+            optional=("vocab.txt", "special_tokens_map.json", "tokenizer_config.json"),
+        ),
+        ModelSpec(
+            id="panns-mobilenetv1",
+            role="audio",
+            title="PANNs MobileNetV1 (sounds and soundtracks; 1024-d + 527 AudioSet tags)",
+            files=(
+                ModelFile(
+                    "MobileNetV1_mAP=0.389.pth",
+                    f"{_ZENODO}/MobileNetV1_mAP%3D0.389.pth?download=1",
+                    size=23_639_473,
+                    md5="a419303e1c88aa1b9d2ac3811563d371",
+                ),
+            ),
+        ),
+        ModelSpec(
+            id="panns-cnn14",
+            role="audio",
+            title="PANNs Cnn14 (larger, more accurate sound model; 2048-d + 527 AudioSet tags)",
+            files=(
+                ModelFile(
+                    "Cnn14_mAP=0.431.pth",
+                    f"{_ZENODO}/Cnn14_mAP%3D0.431.pth?download=1",
+                    size=None,
+                    md5="541141fa2ee191a88f24a3219fff024e",
+                ),
+            ),
+        ),
+    )
+}
+
+
+def spec(model_id: str) -> ModelSpec:
+    """The spec of a known model. Raises ModelMissingError for an unknown id."""
+    try:
+        return MODELS[model_id]
+    except KeyError:
+        known = ", ".join(sorted(MODELS))
+        raise ModelMissingError(f"Unknown model {model_id!r}; known models: {known}") from None
+
+
+def model_dir(models_dir: Path, model_id: str) -> Path:
+    return models_dir / model_id
+
+
+def read_manifest(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def is_installed(models_dir: Path, model_id: str) -> bool:
+    folder = model_dir(models_dir, model_id)
+    s = spec(model_id)
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return False
+    return all((folder / f.name).is_file() for f in s.files if f.name not in s.optional)
+
+
+def require(models_dir: Path, model_id: str) -> Path:
+    """The folder of an installed model.
+
+    Raises ModelMissingError naming the command that fixes it, or ModelFileError when a file's size
+    differs from what was recorded when it was installed (a truncated or replaced file).
+    """
+    s = spec(model_id)
+    folder = model_dir(models_dir, model_id)
+    if not is_installed(models_dir, model_id):
+        raise ModelMissingError(
+            f"Model {model_id} ({s.title}) is not installed. Run `lookalike models download {model_id}` "
+            f"(needs network once), or `lookalike models install --from DIR` with a folder holding it."
+        )
+    manifest = read_manifest(folder) or {}
+    for name, info in manifest.get("files", {}).items():
+        p = folder / name
+        if p.exists() and info.get("size") is not None and p.stat().st_size != info["size"]:
+            raise ModelFileError(
+                f"Model file {p} has {p.stat().st_size} bytes, expected {info['size']}: it is damaged. "
+                f"Run `lookalike models download {model_id} --force` or install it again."
+            )
+    return folder
+
+
+def is_test_model(models_dir: Path, model_id: str) -> bool:
+    """True when the installed model is a random-weight test model (made by engine.models.tiny)."""
+    manifest = read_manifest(model_dir(models_dir, model_id)) or {}
+    return bool(manifest.get("test_model"))

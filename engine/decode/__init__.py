@@ -1,0 +1,1 @@
+"""Decoders: photos (Pillow), video frames (PyAV), sound (soundfile / PyAV). They raise DecodeError."""

@@ -1,0 +1,197 @@
+"""Tiny random-weight models in the real file formats, for tests, benchmarks and trying the plumbing.
+
+``python -m engine.models.tiny DEST`` writes one folder per known model under DEST
+(``DEST/<model_id>/``), each loadable by the same code as the real model and accepted by
+``lookalike models install --from DEST``. Their manifests say ``"test_model": true`` so the app and
+``lookalike status`` can say that results are not meaningful.
+
+Random weights still map an image and its resized or recompressed copy close together, so the
+find-similar plumbing is testable; semantic quality is not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from engine.models.manifest import write_manifest
+
+UFORM_ID = "uform3-image-text-english-small"
+
+_WORDS = (
+    "a an the of on in at and with red green blue yellow black white car dog cat beach sunset photo "
+    "picture person people tree house sky water bird flower food cake party street night day"
+).split()
+
+
+def _write_tokenizer(path: Path, max_len: int) -> int:
+    """A small BERT-style WordPiece tokenizer.json; returns its vocabulary size."""
+    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors
+    from tokenizers.models import WordPiece
+
+    vocab: dict[str, int] = {}
+    for tok in ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]:
+        vocab[tok] = len(vocab)
+    for ch in "abcdefghijklmnopqrstuvwxyz0123456789":
+        vocab.setdefault(ch, len(vocab))
+        vocab.setdefault("##" + ch, len(vocab))
+    for w in _WORDS:
+        vocab.setdefault(w, len(vocab))
+    tok = Tokenizer(WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])]
+    )
+    tok.decoder = decoders.WordPiece()
+    tok.enable_truncation(max_length=max_len)
+    tok.save(str(path))
+    return len(vocab)
+
+
+def write_tiny_uform(folder: Path, *, image_size: int = 64, embedding_dim: int = 64, seed: int = 0) -> Path:
+    """Write a tiny UForm model (config.json, tokenizer.json, image/text encoders as ONNX) to ``folder``.
+
+    Built from uform's own torch modules with random weights and exported with the input and output
+    names of the published ONNX files, so :class:`engine.models.uform.UFormEncoder` loads it unchanged.
+    Needs torch and onnx (the ``dev`` extra).
+    """
+    import torch
+    from uform.torch_encoders import ImageEncoder, TextEncoder
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    max_len = 32
+    vocab_size = _write_tokenizer(folder / "tokenizer.json", max_len)
+    image_cfg = {
+        "dim": 64,
+        "patch_size": 8,
+        "image_size": image_size,
+        "num_layers": 2,
+        "num_heads": 4,
+        "embedding_dim": embedding_dim,
+        # Mean pooling: with random weights the CLS token barely sees the image, the patches do.
+        "pooling": "mean",
+        "num_reg_tokens": 0,
+        "normalization_means": [0.48145466, 0.4578275, 0.40821073],
+        "normalization_deviations": [0.26862954, 0.26130258, 0.27577711],
+    }
+    text_cfg = {
+        "model_type": "bert",
+        "dim": 64,
+        "context_dim": 64,
+        "vocab_size": vocab_size,
+        "padding_idx": 0,
+        "num_layers": 2,
+        "num_heads": 4,
+        "embedding_dim": embedding_dim,
+        "multimodal_layers_ids": [],
+        "head_one_neuron": False,
+        "pooling": "mean",
+        "max_position_embeddings": max_len,
+    }
+    (folder / "config.json").write_text(
+        json.dumps({"text_encoder": text_cfg, "image_encoder": image_cfg}, indent=2), encoding="utf-8"
+    )
+
+    image = ImageEncoder(**{k: v for k, v in image_cfg.items() if k in ImageEncoder.__dataclass_fields__})
+    text = TextEncoder(**{k: v for k, v in text_cfg.items() if k in TextEncoder.__dataclass_fields__})
+    with torch.no_grad():
+        for m in (image, text):
+            for name, p in m.named_parameters():
+                if name.endswith("gamma"):  # LayerScale starts near zero; let the blocks contribute
+                    p.fill_(1.0)
+    image.eval()
+    text.eval()
+
+    class _Image(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.enc = image
+
+        def forward(self, images):  # type: ignore[no-untyped-def]
+            features = self.enc.forward_features(images)
+            return features, self.enc.forward_embedding(features)
+
+    class _Text(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.enc = text
+
+        def forward(self, input_ids, attention_mask):  # type: ignore[no-untyped-def]
+            features = self.enc.forward_features(input_ids.long(), attention_mask)
+            return features, self.enc.forward_embedding(features, attention_mask)
+
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _Image(),
+            (torch.randn(2, 3, image_size, image_size),),
+            str(folder / "image_encoder.onnx"),
+            input_names=["images"],
+            output_names=["features", "embeddings"],
+            dynamic_axes={"images": {0: "batch"}, "features": {0: "batch"}, "embeddings": {0: "batch"}},
+            dynamo=False,
+        )
+        ids = torch.zeros(2, max_len, dtype=torch.int32)
+        mask = torch.ones(2, max_len, dtype=torch.int32)
+        torch.onnx.export(
+            _Text(),
+            (ids, mask),
+            str(folder / "text_encoder.onnx"),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["features", "embeddings"],
+            dynamic_axes={
+                "input_ids": {0: "batch"},
+                "attention_mask": {0: "batch"},
+                "features": {0: "batch"},
+                "embeddings": {0: "batch"},
+            },
+            dynamo=False,
+        )
+    write_manifest(folder, UFORM_ID, source="engine.models.tiny (random weights)", test_model=True)
+    return folder
+
+
+def write_tiny_models(dest: Path, model_ids: list[str] | None = None) -> list[Path]:
+    """Write tiny versions of the given models (all known ones by default) under ``dest/<model_id>/``."""
+    from engine.models.registry import MODELS
+
+    written = []
+    for model_id in model_ids or list(MODELS):
+        folder = dest / model_id
+        if folder.exists():
+            shutil.rmtree(folder)
+        if model_id == UFORM_ID:
+            write_tiny_uform(folder)
+        elif model_id.startswith("panns-"):
+            from engine.models.tiny_audio import write_tiny_panns
+
+            write_tiny_panns(folder, model_id)
+        elif model_id == "all-minilm-l6-v2":
+            from engine.models.tiny_audio import write_tiny_minilm
+
+            write_tiny_minilm(folder)
+        else:  # pragma: no cover - a new registry entry without a tiny writer
+            raise ValueError(f"No tiny writer for {model_id}")
+        written.append(folder)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m engine.models.tiny", description=__doc__.splitlines()[0])
+    ap.add_argument("dest", type=Path, help="folder to write <model_id>/ subfolders into")
+    ap.add_argument("models", nargs="*", help="model ids (default: all)")
+    args = ap.parse_args(argv)
+    for folder in write_tiny_models(args.dest, args.models or None):
+        print(folder)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Lookalike's desktop app (PySide6) on top of the headless engine."""

@@ -1,0 +1,31 @@
+"""The ``lookalike`` entry point: the app with no arguments, the engine's CLI otherwise.
+
+Nothing Qt is imported here at module level, so CLI commands stay fast and work without a display.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] == "app":
+        return gui_main(args[1:])
+    from engine.cli import main as cli_main
+
+    return cli_main(args)
+
+
+def gui_main(argv: Sequence[str] | None = None) -> int:
+    try:
+        from desktop.app import run_app
+    except ImportError as exc:
+        print(f"lookalike: the desktop app is not available ({exc}); see `lookalike --help`", file=sys.stderr)
+        return 1
+    return run_app(list(sys.argv[1:] if argv is None else argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

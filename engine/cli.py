@@ -1,0 +1,399 @@
+"""The ``lookalike`` command line: a thin layer over the engine.
+
+Kept import-light: torch, onnxruntime and pymilvus load only inside the commands that need them, so
+``lookalike --help`` is instant. Errors print one line and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from engine import __version__
+from engine.errors import LookalikeError
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def _fmt_time(t: float) -> str:
+    t = max(0.0, t)
+    h, rem = divmod(int(t), 3600)
+    m, s = divmod(rem, 60)
+    return f"{h:02d}:{m:02d}:{s:02d}"
+
+
+def parse_time(text: str) -> float:
+    """'83', '1:23', '01:01:23' or '83.5' → seconds. Raises ValueError."""
+    parts = text.strip().split(":")
+    if not 1 <= len(parts) <= 3:
+        raise ValueError(text)
+    total = 0.0
+    for part in parts:
+        total = total * 60 + float(part)
+    return total
+
+
+def _print_results(results: Sequence[Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([r.to_json() for r in results], indent=2))
+        return
+    if not results:
+        print("No matches.")
+        return
+    for r in results:
+        where = f" @ {_fmt_time(r.t)}" if r.t is not None else ""
+        print(f"{r.score:6.3f}  {r.kind:<5}  {r.path}{where}")
+
+
+class _Bar:
+    """A tqdm progress bar fed by engine Progress snapshots (stderr, so --json stdout stays clean)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+
+    def __call__(self, p: Any) -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=p.total, unit="file", desc=p.phase, file=sys.stderr, dynamic_ncols=True)
+        self.bar.total = p.total
+        self.bar.n = p.done + p.failed
+        self.bar.set_postfix_str(f"failed {p.failed}" if p.failed else "", refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _open_library(args: argparse.Namespace, exclusive: bool = True) -> Any:
+    from engine.library import Library
+
+    return Library.open(args.home, exclusive=exclusive)
+
+
+def _cancel_on_sigint() -> threading.Event:
+    """First Ctrl-C asks the work to stop at the next file (nothing is lost); a second one aborts."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nStopping after the current file… (Ctrl-C again to abort)", file=sys.stderr)
+
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+# -- commands ---------------------------------------------------------------------------------------
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from engine.indexer import index_pending, scan
+
+    with _open_library(args) as lib:
+        added = [str(lib.add_folder(f)) for f in args.folders]
+        if not lib.settings.folders:
+            raise LookalikeError("No library folders yet: run `lookalike index FOLDER`")
+        stop = _cancel_on_sigint()
+        scan_report = scan(lib, added or None)
+        if not args.json:
+            print(
+                f"Scanned {scan_report.seen} files: {scan_report.added} new, {scan_report.changed} changed, "
+                f"{scan_report.moved} moved, {scan_report.removed} removed.",
+                file=sys.stderr,
+            )
+        bar = _Bar(args.json or args.quiet)
+        try:
+            report = index_pending(lib, progress=bar, cancel=stop.is_set)
+        finally:
+            bar.close()
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "scan": scan_report.__dict__,
+                        "indexed": report.indexed,
+                        "failed": report.failed,
+                        "failures": [{"path": p, "error": e} for p, e in report.failures],
+                        "waiting": {m: {"files": n, "fix": fix} for m, (n, fix) in report.waiting.items()},
+                        "cancelled": report.cancelled,
+                        "seconds": round(report.seconds, 3),
+                    },
+                    indent=2,
+                )
+            )
+            return 0
+        rate = report.indexed / report.seconds if report.seconds > 0 else 0.0
+        print(f"Indexed {report.indexed} files in {report.seconds:.1f} s ({rate:.1f}/s); {report.failed} failed.")
+        for path, err in report.failures[:20]:
+            print(f"  failed: {path}: {err}")
+        if len(report.failures) > 20:
+            print(f"  … and {len(report.failures) - 20} more (see `lookalike status`)")
+        for model, (n, fix) in report.waiting.items():
+            print(f"  {n} files wait for {model}: {fix}")
+        for path, err in scan_report.unreadable:
+            print(f"  skipped: {path}: {err}")
+        if report.cancelled:
+            print("Cancelled: the rest stays queued for the next `lookalike index`.")
+        return 0
+
+
+def _kinds(args: argparse.Namespace) -> list[str] | None:
+    return [args.kind] if getattr(args, "kind", None) else None
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from engine.search import search_text
+
+    with _open_library(args) as lib:
+        results = search_text(lib, args.text, limit=args.limit, kinds=_kinds(args), folder=args.folder)
+        _print_results(results, args.json)
+    return 0
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    from engine.search import search_similar, search_similar_many
+
+    at = None
+    if args.at:
+        try:
+            at = parse_time(args.at)
+        except ValueError:
+            raise LookalikeError(f"--at takes a time like 83, 1:23 or 00:01:23, not {args.at!r}") from None
+    with _open_library(args) as lib:
+        if len(args.files) == 1:
+            results = search_similar(
+                lib, args.files[0], limit=args.limit, kinds=_kinds(args), folder=args.folder, at=at
+            )
+        else:
+            results = search_similar_many(lib, args.files, limit=args.limit, kinds=_kinds(args))
+        _print_results(results, args.json)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from engine import catalog as cat
+    from engine.errors import LibraryBusyError
+    from engine.models import registry
+
+    try:
+        lib = _open_library(args)
+        busy = False
+    except LibraryBusyError:
+        lib = _open_library(args, exclusive=False)  # the app holds it: the catalog still reads fine
+        busy = True
+    with lib:
+        s = lib.settings
+        counts = lib.catalog.counts()
+        failures = [(r.path, r.error) for r in lib.catalog.in_state(cat.FAILED, limit=50)]
+        models = {
+            m: {
+                "installed": registry.is_installed(s.models_dir, m),
+                "test_model": registry.is_test_model(s.models_dir, m),
+            }
+            for m in (s.image_text_model, s.audio_model, s.text_model)
+        }
+        vectors = {}
+        if not busy:
+            for name in (lib.image_collection, lib.audio_collection):
+                if lib.store.has_collection(name):
+                    vectors[name] = lib.store.count(name)
+        from engine.models.device import pick_device
+
+        info = {
+            "home": str(s.home),
+            "folders": s.folders,
+            "files": {f"{k}/{st}": n for (k, st), n in sorted(counts.items())},
+            "failures": [{"path": p, "error": e} for p, e in failures],
+            "models": models,
+            "device": pick_device(s.device) if s.device != "auto" else f"auto ({pick_device('auto')})",
+            "store": s.store_uri or f"Milvus Lite at {s.vectors_path}",
+            "vectors": vectors,
+            "open_elsewhere": busy,
+        }
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"Library: {info['home']}" + ("  (open in another Lookalike process)" if busy else ""))
+    print("Folders:" + ("" if s.folders else " none (add one with `lookalike index FOLDER`)"))
+    for f in s.folders:
+        print(f"  {f}" + ("" if Path(f).is_dir() else "  [offline]"))
+    print("Files:" + ("" if counts else " none"))
+    for (kind, state), n in sorted(counts.items()):
+        print(f"  {kind:<6} {state:<8} {n}")
+    print("Models:")
+    for m, st in models.items():
+        state = "installed" if st["installed"] else f"missing — run `lookalike models download {m}`"
+        if st["test_model"]:
+            state += " (test model with random weights: results are not meaningful)"
+        print(f"  {m}: {state}")
+    print(f"Device: {info['device']}")
+    print(f"Store: {info['store']}")
+    for name, n in vectors.items():
+        print(f"  {name}: {n} vectors")
+    if failures:
+        print(f"Failures ({len(failures)} shown; `lookalike retry` re-queues them):")
+        for p, e in failures:
+            print(f"  {p}: {e}")
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    with _open_library(args) as lib:
+        n = lib.catalog.retry_failed()
+    print(f"Re-queued {n} failed files; run `lookalike index` to process them.")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from engine.models import fetch, registry
+    from engine.settings import Settings
+
+    settings = Settings.load(args.home)
+    mdir = settings.models_dir
+    if args.models_cmd == "list":
+        rows = []
+        for m in registry.MODELS.values():
+            size = m.download_size
+            rows.append(
+                {
+                    "id": m.id,
+                    "role": m.role,
+                    "title": m.title,
+                    "installed": registry.is_installed(mdir, m.id),
+                    "test_model": registry.is_test_model(mdir, m.id),
+                    "download_bytes": size,
+                }
+            )
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            for r in rows:
+                mark = "installed" if r["installed"] else "missing"
+                if r["test_model"]:
+                    mark += " (test model)"
+                size = f"{r['download_bytes'] / 1e6:.0f} MB" if r["download_bytes"] else "size n/a"
+                print(f"{r['id']:<34} {r['role']:<10} {mark:<24} {size}  {r['title']}")
+        return 0
+    if args.models_cmd == "download":
+        ids = args.ids or [settings.image_text_model, settings.audio_model, settings.text_model]
+        for model_id in ids:
+            bar: Any = None
+
+            def progress(name: str, done: int, total: int | None) -> None:
+                nonlocal bar
+                from tqdm import tqdm
+
+                if bar is None or bar.desc != name:
+                    if bar is not None:
+                        bar.close()
+                    bar = tqdm(total=total, unit="B", unit_scale=True, desc=name, file=sys.stderr)
+                bar.n = done
+                bar.refresh()
+
+            if registry.is_installed(mdir, model_id) and not args.force:
+                print(f"{model_id}: already installed")
+                continue
+            try:
+                fetch.download(mdir, model_id, progress=progress)
+            finally:
+                if bar is not None:
+                    bar.close()
+            print(f"{model_id}: installed")
+        return 0
+    if args.models_cmd == "install":
+        for model_id in fetch.install_from(mdir, args.src, args.ids or None):
+            note = " (test model with random weights)" if registry.is_test_model(mdir, model_id) else ""
+            print(f"{model_id}: installed from {args.src}{note}")
+        return 0
+    return EXIT_USAGE
+
+
+# -- parser -----------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="lookalike",
+        description="Search your own photos, video moments and sounds, locally. "
+        "Run without a command to open the app.",
+    )
+    ap.add_argument("--version", action="version", version=f"lookalike {__version__}")
+    ap.add_argument("--home", type=Path, default=None, help="library data folder (default: $LOOKALIKE_HOME "
+                    "or the platform's data dir)")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("index", help="add folders to the library and index them")
+    p.add_argument("folders", nargs="*", help="folders to add (default: re-index the library's folders)")
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_index)
+
+    def query_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-n", "--limit", type=int, default=20, help="how many results (default 20)")
+        p.add_argument("--kind", choices=["photo", "video", "sound"], help="only this kind of file")
+        p.add_argument("--folder", help="only files inside this folder")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("search", help="find photos, video moments and sounds matching words")
+    p.add_argument("text")
+    query_opts(p)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("similar", help="find items similar to a file (any file, in the library or not)")
+    p.add_argument("files", nargs="+", type=Path, help="one or more example files")
+    p.add_argument("--at", help="for a video or long sound: the moment to match, e.g. 01:23")
+    query_opts(p)
+    p.set_defaults(func=cmd_similar)
+
+    p = sub.add_parser("status", help="files per state and kind, failures, models, device, store")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("retry", help="re-queue the files that failed")
+    p.set_defaults(func=cmd_retry)
+
+    p = sub.add_parser("models", help="list, download or install models")
+    msub = p.add_subparsers(dest="models_cmd", metavar="ACTION", required=True)
+    m = msub.add_parser("list", help="known models and whether they are installed")
+    m.add_argument("--json", action="store_true")
+    m = msub.add_parser("download", help="download models once (the only command that uses the network)")
+    m.add_argument("ids", nargs="*", help="model ids (default: the ones the settings use)")
+    m.add_argument("--force", action="store_true", help="download again even if installed")
+    m = msub.add_parser("install", help="install models from a folder (no network)")
+    m.add_argument("--from", dest="src", type=Path, required=True, help="folder with <model_id>/ subfolders")
+    m.add_argument("ids", nargs="*", help="only these model ids")
+    p.set_defaults(func=cmd_models)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args))
+    except LookalikeError as exc:
+        print(f"lookalike: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("lookalike: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

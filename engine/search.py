@@ -1,0 +1,244 @@
+"""Search: text → photos and video moments (and sounds, through their tags), and find-similar by example.
+
+Results come back one per file, best first, with the file's path and kind, the score (cosine
+similarity for photos and frames) and, for video, the best moment and the runner-up moments.
+The example for find-similar may be any file, inside the library or not.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from engine import catalog as cat
+from engine.errors import LookalikeError
+from engine.indexer import KIND_FRAME, KIND_PHOTO, KIND_SOUND, KIND_SOUNDTRACK
+from engine.media import Kind, kind_of
+
+if TYPE_CHECKING:
+    from engine.library import Library
+    from engine.store import Hit
+
+_VECTOR_KINDS = {
+    Kind.PHOTO.value: [KIND_PHOTO],
+    Kind.VIDEO.value: [KIND_FRAME, KIND_SOUNDTRACK],
+    Kind.SOUND.value: [KIND_SOUND],
+}
+
+
+@dataclass
+class Result:
+    file_id: int
+    path: str
+    kind: str
+    score: float
+    #: Seconds into the file of the best moment (video frames, sound segments); None for photos.
+    t: float | None = None
+    #: Other good moments of the same file as (t, score), best first.
+    moments: list[tuple[float, float]] = field(default_factory=list)
+    size: int = 0
+    mtime: float = 0.0
+    duration: float | None = None
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["moments"] = [{"t": t, "score": s} for t, s in self.moments]
+        return d
+
+
+def _in_folder(path: str, folder: str | None) -> bool:
+    if not folder:
+        return True
+    prefix = str(Path(folder).expanduser().resolve()).rstrip(os.sep) + os.sep
+    return path.startswith(prefix)
+
+
+def _results_from_hits(
+    lib: Library,
+    hits: Sequence[Hit],
+    *,
+    limit: int,
+    folder: str | None,
+    exclude_path: str | None = None,
+) -> list[Result]:
+    rows = lib.catalog.get_many(h.file_id for h in hits)
+    out: dict[int, Result] = {}
+    for h in hits:
+        row = rows.get(h.file_id)
+        # Rows mid-reindex or removed are skipped: the catalog, not the store, says what exists.
+        if row is None or row.state != cat.INDEXED or not _in_folder(row.path, folder):
+            continue
+        if exclude_path is not None and row.path == exclude_path:
+            continue
+        res = out.get(row.id)
+        t = h.t if row.kind != Kind.PHOTO.value else None
+        if res is None:
+            if len(out) >= limit:
+                continue
+            out[row.id] = Result(
+                row.id, row.path, row.kind, float(h.score), t, [], row.size, row.mtime, row.duration
+            )
+        elif t is not None and len(res.moments) < 5:
+            res.moments.append((t, float(h.score)))
+    return sorted(out.values(), key=lambda r: -r.score)
+
+
+def _search_space(
+    lib: Library,
+    collection: str,
+    query: np.ndarray,
+    *,
+    limit: int,
+    kinds: Sequence[str] | None,
+    folder: str | None,
+    exclude_path: str | None = None,
+) -> list[Result]:
+    store = lib.store
+    if not store.has_collection(collection):
+        return []
+    vector_kinds = None
+    if kinds:
+        vector_kinds = [k for kind in kinds for k in _VECTOR_KINDS.get(kind, [])]
+        if not vector_kinds:
+            return []
+    # Over-fetch: the folder filter and the excluded example are applied after the store answers.
+    fetch = limit + (1 if exclude_path else 0)
+    for factor in (1, 4, 16):
+        n = fetch * factor if folder else fetch
+        best = store.search(collection, query[None, :], n, kinds=vector_kinds, group_by_file=True)[0]
+        results = _results_from_hits(lib, best, limit=limit, folder=folder, exclude_path=exclude_path)
+        if len(results) >= limit or len(best) < n or not folder:
+            break
+    _add_moments(lib, collection, query, results)
+    return results
+
+
+def _add_moments(lib: Library, collection: str, query: np.ndarray, results: list[Result]) -> None:
+    """Fill in runner-up moments for video and long-sound results (one extra search, only their files)."""
+    timed = [r for r in results if r.t is not None]
+    if not timed:
+        return
+    hits = lib.store.search(
+        collection, query[None, :], len(timed) * 6, file_ids=[r.file_id for r in timed]
+    )[0]
+    by_file: dict[int, list[tuple[float, float]]] = {}
+    for h in hits:
+        by_file.setdefault(h.file_id, []).append((h.t, float(h.score)))
+    for r in timed:
+        others = [(t, s) for t, s in by_file.get(r.file_id, []) if abs(t - (r.t or 0.0)) > 1e-3]
+        r.moments = others[:5]
+
+
+def search_text(
+    lib: Library,
+    text: str,
+    *,
+    limit: int = 20,
+    kinds: Sequence[str] | None = None,
+    folder: str | None = None,
+) -> list[Result]:
+    """Photos and video moments matching ``text`` (and sounds, when the sound pipeline is installed).
+
+    Raises ModelMissingError when the image-text model is not installed.
+    """
+    text = text.strip()
+    if not text:
+        return []
+    results: list[Result] = []
+    if not kinds or set(kinds) & {Kind.PHOTO.value, Kind.VIDEO.value}:
+        query = lib.image_text_encoder().encode_texts([text])[0]
+        visual_kinds = [k for k in (kinds or []) if k != Kind.SOUND.value] or None
+        results += _search_space(
+            lib, lib.image_collection, query, limit=limit, kinds=visual_kinds, folder=folder
+        )
+    if not kinds or Kind.SOUND.value in kinds:
+        results += _search_sounds_by_text(lib, text, limit=limit, folder=folder)
+    results.sort(key=lambda r: -r.score)
+    return results[:limit]
+
+
+def _search_sounds_by_text(lib: Library, text: str, *, limit: int, folder: str | None) -> list[Result]:
+    try:
+        from engine import sound_search
+    except ImportError:
+        return []
+    return sound_search.search_sounds_by_text(lib, text, limit=limit, folder=folder)
+
+
+def encode_example(lib: Library, path: str | Path, *, at: float | None = None) -> tuple[str, np.ndarray]:
+    """The query vector for find-similar: (collection, vector).
+
+    An unchanged indexed file reuses its stored vectors (no decode); any other file is decoded and
+    encoded now. Raises LookalikeError for an unsupported or unreadable file.
+    """
+    p = Path(path).expanduser()
+    kind = kind_of(p)
+    if kind is None:
+        raise LookalikeError(f"Not a photo, video or sound file Lookalike knows: {p.name}")
+    if not p.is_file():
+        raise LookalikeError(f"File not found: {p}")
+    if kind == Kind.PHOTO:
+        from engine.decode.images import load_photo
+
+        row = lib.catalog.by_path(str(p.resolve()))
+        st = p.stat()
+        if row is not None and row.state == cat.INDEXED and (row.size, row.mtime) == (st.st_size, st.st_mtime):
+            store = lib.store
+            if store.has_collection(lib.image_collection):
+                _, vecs = store.get_vectors(lib.image_collection, row.id)
+                if len(vecs):
+                    return lib.image_collection, vecs[0]
+        enc = lib.image_text_encoder()
+        return lib.image_collection, enc.encode_images([load_photo(p, min_side=enc.image_size)])[0]
+    try:
+        from engine import media_pipelines
+    except ImportError:
+        raise LookalikeError(f"Find-similar for {kind.value} files is not available in this version") from None
+    return media_pipelines.encode_example(lib, p, kind, at=at)
+
+
+def search_similar(
+    lib: Library,
+    path: str | Path,
+    *,
+    limit: int = 20,
+    kinds: Sequence[str] | None = None,
+    folder: str | None = None,
+    at: float | None = None,
+) -> list[Result]:
+    """Library items most like the file at ``path`` (the file itself is left out of the results)."""
+    collection, query = encode_example(lib, path, at=at)
+    resolved = str(Path(path).expanduser().resolve())
+    return _search_space(
+        lib, collection, query, limit=limit, kinds=kinds, folder=folder, exclude_path=resolved
+    )
+
+
+def search_similar_many(
+    lib: Library, paths: Sequence[str | Path], *, limit: int = 20, kinds: Sequence[str] | None = None
+) -> list[Result]:
+    """Items similar to all of several files together: the mean of their vectors, per space."""
+    if len(paths) == 1:
+        return search_similar(lib, paths[0], limit=limit, kinds=kinds)
+    spaces: dict[str, list[np.ndarray]] = {}
+    for p in paths:
+        collection, vec = encode_example(lib, p)
+        spaces.setdefault(collection, []).append(vec)
+    excluded = {str(Path(p).expanduser().resolve()) for p in paths}
+    results: list[Result] = []
+    for collection, vecs in spaces.items():
+        q = np.mean(vecs, axis=0)
+        q = q / max(float(np.linalg.norm(q)), 1e-12)
+        found = _search_space(lib, collection, q, limit=limit + len(excluded), kinds=kinds, folder=None)
+        results += [r for r in found if r.path not in excluded]
+    results.sort(key=lambda r: -r.score)
+    return results[:limit]

@@ -140,20 +140,23 @@ def scan(lib: Library, folders: list[str] | None = None) -> ScanReport:
             continue
         known = {r.path: r for r in catalog.under(str(root))}
         new: list[tuple[str, os.stat_result, Kind]] = []
+        changed: list[tuple[str, int, float, str]] = []
         for path, st, kind in walk_media(root, lib.settings.excludes, report.unreadable):
             report.seen += 1
             row = known.pop(path, None)
             if row is None:
                 new.append((path, st, kind))
             elif row.size != st.st_size or row.mtime != st.st_mtime:
-                catalog.add(path, st.st_size, st.st_mtime, kind.value)
-                report.changed += 1
+                changed.append((path, st.st_size, st.st_mtime, kind.value))
+        catalog.add_many(changed)
+        report.changed += len(changed)
         gone = list(known.values())
         # Move detection: a new file with the size and content hash of a vanished indexed row.
         by_size: dict[int, list[cat.FileRow]] = {}
         for r in gone:
             if r.hash and r.state == cat.INDEXED:
                 by_size.setdefault(r.size, []).append(r)
+        added: list[tuple[str, int, float, str]] = []
         for path, st, kind in new:
             candidates = by_size.get(st.st_size)
             match = None
@@ -169,8 +172,9 @@ def scan(lib: Library, folders: list[str] | None = None) -> ScanReport:
                 catalog.move(match.id, path, st.st_size, st.st_mtime)
                 report.moved += 1
             else:
-                catalog.add(path, st.st_size, st.st_mtime, kind.value)
-                report.added += 1
+                added.append((path, st.st_size, st.st_mtime, kind.value))
+        catalog.add_many(added)
+        report.added += len(added)
         if gone:
             ids = [r.id for r in gone]
             lib.delete_vectors(ids)  # vectors first: a crash here leaves rows that the next scan removes

@@ -52,11 +52,25 @@ def _write_tokenizer(path: Path, max_len: int) -> int:
     return len(vocab)
 
 
-def write_tiny_uform(folder: Path, *, image_size: int = 64, embedding_dim: int = 64, seed: int = 0) -> Path:
+#: The published UForm3 image-text English small image tower (ViT-S/16 at 224 px, 256-d output): random
+#: weights in this shape cost exactly what the real model costs, which is what the benchmarks need.
+FULL_SIZE_IMAGE = {"dim": 384, "patch_size": 16, "image_size": 224, "num_layers": 12, "num_heads": 6,
+                   "embedding_dim": 256}
+
+
+def write_tiny_uform(
+    folder: Path,
+    *,
+    image_size: int = 64,
+    embedding_dim: int = 64,
+    seed: int = 0,
+    image_overrides: dict | None = None,
+) -> Path:
     """Write a tiny UForm model (config.json, tokenizer.json, image/text encoders as ONNX) to ``folder``.
 
     Built from uform's own torch modules with random weights and exported with the input and output
     names of the published ONNX files, so :class:`engine.models.uform.UFormEncoder` loads it unchanged.
+    ``image_overrides=FULL_SIZE_IMAGE`` gives the real model's image tower shape (for benchmarks).
     Needs torch and onnx (the ``dev`` extra).
     """
     import torch
@@ -79,6 +93,9 @@ def write_tiny_uform(folder: Path, *, image_size: int = 64, embedding_dim: int =
         "normalization_means": [0.48145466, 0.4578275, 0.40821073],
         "normalization_deviations": [0.26862954, 0.26130258, 0.27577711],
     }
+    image_cfg.update(image_overrides or {})
+    image_size = int(image_cfg["image_size"])
+    embedding_dim = int(image_cfg["embedding_dim"])
     text_cfg = {
         "model_type": "bert",
         "dim": 64,

@@ -1,0 +1,145 @@
+"""Photo indexing throughput on generated 12 MP JPEGs, beside its ceilings measured in the same run.
+
+Ceilings: the decode stage alone (the same pool of decode workers, no model) and the encode stage alone
+(the image encoder on ready pixels). The model is a random-weight copy of the UForm3 small image tower
+(same shape, so the same cost; no real weights exist on this machine), in fp32 and int8 ONNX Runtime;
+the int8 embeddings' cosine to fp32 is printed too.
+
+    python bench/bench_photos.py [--photos 60] [--workdir DIR]
+
+Prints figures and, last, one line of JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine.decode.images import load_photo  # noqa: E402
+from engine.models.tiny import FULL_SIZE_IMAGE, UFORM_ID, write_tiny_uform  # noqa: E402
+from engine.models.uform import UFormEncoder  # noqa: E402
+from tests.media import make_photo  # noqa: E402
+
+
+def make_photos(folder: Path, n: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    base = [make_photo(i, (4000, 3000)) for i in range(min(n, 8))]
+    paths = []
+    for i in range(n):
+        p = folder / f"IMG_{i:04d}.jpg"
+        # Vary the bytes so no two files are identical (some pipelines skip duplicates).
+        base[i % len(base)].rotate(i % 4 * 90 if i % 4 in (0, 2) else 0).save(p, quality=90 - i % 7)
+        paths.append(p)
+    return paths
+
+
+def quantize(src: Path, dst: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--photos", type=int, default=60)
+    ap.add_argument("--workdir", type=Path, default=None)
+    args = ap.parse_args()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="lookalike-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    workers = max(1, min(4, os.cpu_count() or 2))
+    print(f"cores: {os.cpu_count()}, decode workers: {workers}, photos: {args.photos} (12 MP JPEG)")
+
+    t = time.perf_counter()
+    photos = make_photos(work / "pics", args.photos)
+    print(f"generated photos in {time.perf_counter() - t:.1f} s")
+
+    models = work / "models"
+    fp32_dir = models / "fp32" / UFORM_ID
+    if not (fp32_dir / "manifest.json").exists():
+        write_tiny_uform(fp32_dir, image_overrides=dict(FULL_SIZE_IMAGE, pooling="cls"))
+    int8_dir = models / "int8" / UFORM_ID
+    if not (int8_dir / "manifest.json").exists():
+        shutil.copytree(fp32_dir, int8_dir, dirs_exist_ok=True)
+        quantize(fp32_dir / "image_encoder.onnx", int8_dir / "image_encoder.onnx")
+        from engine.models.manifest import write_manifest
+
+        write_manifest(int8_dir, UFORM_ID, source="bench int8", test_model=True)
+
+    # Decode stage alone (full decode vs reduced draft decode).
+    from PIL import Image
+
+    t = time.perf_counter()
+    for p in photos[:8]:
+        with Image.open(p) as im:
+            im.convert("RGB")
+    full_ms = (time.perf_counter() - t) / 8 * 1000
+    t = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        decoded = list(pool.map(lambda p: load_photo(p, 224), photos))
+    decode_rate = len(photos) / (time.perf_counter() - t)
+    print(f"full decode, 1 core:              {full_ms:7.1f} ms/photo")
+    print(f"reduced decode, {workers} workers:        {decode_rate:7.1f} photos/s")
+
+    results: dict[str, float] = {"decode_only_per_s": decode_rate, "full_decode_ms": full_ms}
+    for label, folder in (("fp32", fp32_dir), ("int8", int8_dir)):
+        enc = UFormEncoder(folder, UFORM_ID)
+        pixels = enc.preprocess(decoded[:32])
+        enc.encode_pixels(pixels[:4])  # warm up
+        t = time.perf_counter()
+        for _ in range(2):
+            enc.encode_pixels(pixels)
+        encode_rate = 2 * len(pixels) / (time.perf_counter() - t)
+        results[f"encode_only_{label}_per_s"] = encode_rate
+        print(f"encode alone ({label}):              {encode_rate:7.1f} photos/s")
+
+    fp32 = UFormEncoder(fp32_dir, UFORM_ID).encode_images(decoded[:16])
+    int8 = UFormEncoder(int8_dir, UFORM_ID).encode_images(decoded[:16])
+    cos = (fp32 * int8).sum(axis=1)
+    results["int8_vs_fp32_cosine_min"] = float(cos.min())
+    print(f"int8 vs fp32 cosine: min {cos.min():.4f}, mean {cos.mean():.4f} (random weights)")
+
+    # End to end through the library: scan + decode pool + batched encode + store + catalog.
+    from engine.indexer import index_pending, scan
+    from engine.library import Library
+    from engine.settings import Settings
+
+    for label, folder in (("int8", int8_dir), ("fp32", fp32_dir)):
+        home = work / f"home-{label}"
+        shutil.rmtree(home, ignore_errors=True)
+        (home / "models").mkdir(parents=True)
+        shutil.copytree(folder, home / "models" / UFORM_ID)
+        settings = Settings(home=home)
+        with Library(settings) as lib:
+            lib.add_folder(work / "pics")
+            scan(lib)
+            lib.store  # open the store before timing: it is opened once per session, not per photo
+            t = time.perf_counter()
+            report = index_pending(lib)
+            rate = report.indexed / (time.perf_counter() - t)
+        results[f"index_{label}_per_s"] = rate
+        # Both stages use all cores when run alone; together they share them, so the ceiling for the
+        # pipeline is the two stages back to back: 1 / (1/decode + 1/encode).
+        ceiling = 1 / (1 / decode_rate + 1 / results[f"encode_only_{label}_per_s"])
+        print(f"indexing end to end ({label}):      {rate:7.1f} photos/s  "
+              f"({rate / ceiling:.0%} of the stages' combined ceiling, {ceiling:.1f}/s)")
+        results[f"index_{label}_ratio_to_ceiling"] = rate / ceiling
+
+    print(json.dumps({k: round(v, 4) for k, v in results.items()}))
+    if args.workdir is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()

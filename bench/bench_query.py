@@ -1,0 +1,113 @@
+"""Query latency end to end (text encode + vector search + catalog lookup) at 10k and 100k vectors,
+beside a numpy brute-force search over the same vectors measured in the same run.
+
+The text encoder is the tiny test model (its cost is small either way: the real UForm3 text tower is
+a few ms per query on CPU); the vectors are random unit vectors of the real model's 256 dimensions.
+
+    python bench/bench_query.py [--sizes 10000 100000] [--queries 50]
+
+Prints figures and, last, one line of JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine.library import Library  # noqa: E402
+from engine.models.tiny import UFORM_ID, write_tiny_uform  # noqa: E402
+from engine.search import search_text  # noqa: E402
+from engine.settings import Settings  # noqa: E402
+
+DIM = 256
+WORDS = "red car dog beach sunset cat party cake tree house night street bird flower".split()
+
+
+def fill(lib: Library, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n indexed catalog rows and their vectors (random, unit length), like a library of n photos."""
+    from engine.indexer import KIND_PHOTO
+    from engine.store import vector_id
+
+    cat = lib.catalog
+    vectors = rng.standard_normal((n, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    lib.store.ensure_collection(lib.image_collection, DIM)
+    step = 5000
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        ids = cat.add_many([(f"/photos/{i:07d}.jpg", 1000, 1.0, "photo") for i in range(start, stop)])
+        lib.store.upsert(
+            lib.image_collection,
+            ids=[vector_id(i, 0) for i in ids],
+            file_ids=ids,
+            ts=[0.0] * len(ids),
+            kinds=[KIND_PHOTO] * len(ids),
+            vectors=vectors[start:stop],
+        )
+        for i in ids:
+            cat.mark_indexed(i, digest=None, model=UFORM_ID)
+    lib.store.flush()
+    return vectors
+
+
+def pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.array(xs) * 1000, q))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--queries", type=int, default=50)
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    work = Path(tempfile.mkdtemp(prefix="lookalike-query-"))
+    model = work / "models" / UFORM_ID
+    write_tiny_uform(model, embedding_dim=DIM)
+    out: dict[str, float] = {}
+    try:
+        for n in args.sizes:
+            home = work / f"home-{n}"
+            (home / "models").mkdir(parents=True)
+            shutil.copytree(model, home / "models" / UFORM_ID)
+            with Library(Settings(home=home)) as lib:
+                t = time.perf_counter()
+                vectors = fill(lib, n, rng)
+                print(f"{n} vectors stored in {time.perf_counter() - t:.1f} s")
+                enc = lib.image_text_encoder()
+                search_text(lib, "warm up", limit=20, kinds=["photo"])
+                e2e, brute = [], []
+                for q in range(args.queries):
+                    text = " ".join(rng.choice(WORDS, 3))
+                    t = time.perf_counter()
+                    results = search_text(lib, text, limit=20, kinds=["photo"])
+                    e2e.append(time.perf_counter() - t)
+                    assert len(results) == 20
+                    t = time.perf_counter()
+                    qv = enc.encode_texts([text])[0]
+                    top = np.argpartition(-(vectors @ qv), 20)[:20]
+                    lib.catalog.get_many(int(i) + 1 for i in top)
+                    brute.append(time.perf_counter() - t)
+                out[f"p50_ms_{n}"] = pct(e2e, 50)
+                out[f"p95_ms_{n}"] = pct(e2e, 95)
+                out[f"bruteforce_p50_ms_{n}"] = pct(brute, 50)
+                print(
+                    f"{n:>7} vectors: end to end p50 {pct(e2e, 50):6.1f} ms, p95 {pct(e2e, 95):6.1f} ms | "
+                    f"numpy brute force (same encode + lookup) p50 {pct(brute, 50):6.1f} ms | "
+                    f"ratio {pct(e2e, 50) / pct(brute, 50):.1f}x"
+                )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps({k: round(v, 2) for k, v in out.items()}))
+
+
+if __name__ == "__main__":
+    main()

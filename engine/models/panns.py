@@ -1,0 +1,418 @@
+"""PANNs sound encoders (Kong et al., 2020, "PANNs: Large-Scale Pretrained Audio Neural Networks for Audio
+Pattern Recognition"): MobileNetV1 (default, fast) and Cnn14 (larger), loading the published AudioSet
+checkpoints ``MobileNetV1_mAP=0.389.pth`` and ``Cnn14_mAP=0.431.pth`` unchanged.
+
+Each sound gives a clip embedding (the ReLU output of ``fc1``, the layer before the AudioSet classifier:
+1024-d for MobileNetV1, 2048-d for Cnn14, L2-normalised here) and 527 AudioSet class scores (the clipwise
+sigmoid output, in ``engine/data/class_labels_indices.csv`` order).
+
+Front end. The reference code computes the STFT as two 1-D convolutions whose weights (a Hann-windowed
+DFT matrix, ``spectrogram_extractor.stft.conv_{real,imag}.weight``) are stored in the checkpoint. That
+is a dense 513×1024 matrix product per frame; ``torch.stft`` computes the same numbers with an FFT at a
+fraction of the cost, so the conv weights are only checked (they must be the Hann DFT we assume) and
+then dropped. The mel matrix ``logmel_extractor.melW`` is taken from the checkpoint; :func:`mel_filterbank`
+reproduces it (librosa's Slaney formula) for the test checkpoints.
+
+Layer widths are read from the checkpoint's shapes, so narrow test checkpoints (see
+:mod:`engine.models.tiny_audio`) load through exactly the code that loads the real ones.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import threading
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from engine.errors import ModelFileError
+from engine.models.base import AudioEmbedding, l2_normalize
+
+if TYPE_CHECKING:
+    import torch
+
+SAMPLE_RATE = 32_000
+WINDOW = 1024
+HOP = 320
+MEL_BINS = 64
+FMIN = 50.0
+FMAX = 14_000.0
+#: power_to_db floor of the reference front end (amin=1e-10, ref=1.0, top_db=None).
+AMIN = 1e-10
+CLASSES = 527
+#: Clips shorter than this are zero-padded: the networks pool time by 32 frames (~0.32 s), and PANNs saw
+#: zero padding in training (AudioSet clips shorter than 10 s were padded with zeros).
+MIN_SECONDS = 1.0
+#: Longer waveforms are encoded in windows of this length and combined (see PannsEncoder.encode): the
+#: activations of one window of a few minutes would take gigabytes.
+MAX_WINDOW_SECONDS = 60.0
+
+CHECKPOINTS = {
+    "panns-mobilenetv1": ("MobileNetV1", "MobileNetV1_mAP=0.389.pth"),
+    "panns-cnn14": ("Cnn14", "Cnn14_mAP=0.431.pth"),
+}
+
+#: MobileNetV1's 14 feature blocks as published: (output width, time/frequency pooling).
+MOBILENET_V1_LAYOUT = (
+    (32, 2), (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
+    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1),
+)  # fmt: skip
+CNN14_WIDTHS = (64, 128, 256, 512, 1024, 2048)
+
+
+# --------------------------------------------------------------------------------------------------
+# Mel filterbank: librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax, htk=False, norm="slaney")
+# --------------------------------------------------------------------------------------------------
+
+_F_SP = 200.0 / 3  # Slaney: linear below 1 kHz, 3 mel per 200 Hz
+_MIN_LOG_HZ = 1000.0
+_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
+_LOGSTEP = math.log(6.4) / 27.0
+
+
+def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
+    """Slaney's (Auditory Toolbox) mel scale, as librosa's default (``htk=False``)."""
+    hz = np.asarray(hz, dtype=np.float64)
+    mel = hz / _F_SP
+    log_part = hz >= _MIN_LOG_HZ
+    return np.where(log_part, _MIN_LOG_MEL + np.log(np.maximum(hz, 1e-12) / _MIN_LOG_HZ) / _LOGSTEP, mel)
+
+
+def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    return np.where(mel >= _MIN_LOG_MEL, _MIN_LOG_HZ * np.exp(_LOGSTEP * (mel - _MIN_LOG_MEL)), _F_SP * mel)
+
+
+def mel_filterbank(
+    sr: int = SAMPLE_RATE, n_fft: int = WINDOW, n_mels: int = MEL_BINS, fmin: float = FMIN, fmax: float = FMAX
+) -> np.ndarray:
+    """Triangular mel filters with Slaney area normalisation, shape ``(n_mels, n_fft // 2 + 1)``, float32.
+
+    The same numbers as ``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)``
+    (computed in float64, stored as float32); PANNs' ``melW`` is its transpose.
+    """
+    fftfreqs = np.linspace(0.0, sr / 2.0, 1 + n_fft // 2)
+    mel_f = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = mel_f[:, None] - fftfreqs[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, None]
+    return weights.astype(np.float32)
+
+
+def hann_dft_weights(n_fft: int = WINDOW) -> tuple[np.ndarray, np.ndarray]:
+    """The reference front end's conv STFT kernels ``(n_fft//2+1, 1, n_fft)`` (real, imaginary): the first
+    half of the DFT matrix ``exp(-2πi·n·k/N)`` times a periodic Hann window, as torchlibrosa builds them.
+    Used to check a checkpoint and by the tests' conv reference; inference uses ``torch.stft``."""
+    n = np.arange(n_fft)
+    k = np.arange(n_fft // 2 + 1)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * n / n_fft)
+    angle = -2 * np.pi * np.outer(k, n) / n_fft
+    real = (np.cos(angle) * window[None, :]).astype(np.float32)[:, None, :]
+    imag = (np.sin(angle) * window[None, :]).astype(np.float32)[:, None, :]
+    return real, imag
+
+
+# --------------------------------------------------------------------------------------------------
+# Networks (torch is imported lazily: building them is the first thing that needs it)
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a checkpoint's shapes say about its network."""
+
+    arch: str  # "MobileNetV1" or "Cnn14"
+    widths: tuple[int, ...]
+    n_fft: int
+    mel_bins: int
+    embedding_dim: int
+    classes: int
+
+
+def build_network(layout: Layout) -> torch.nn.Module:
+    """The PANNs network for ``layout``, with parameter names as in the published state dicts."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class LogMel(nn.Module):
+        """Waveform (batch, samples) → log-mel (batch, 1, frames, mel_bins), via FFT."""
+
+        window: torch.Tensor
+        melW: torch.Tensor
+
+        def __init__(self, n_fft: int, mel_bins: int) -> None:
+            super().__init__()
+            self.n_fft = n_fft
+            # Not in the checkpoint; torch.hann_window(periodic=True) is librosa's get_window("hann").
+            self.register_buffer("window", torch.hann_window(n_fft, periodic=True), persistent=False)
+            self.register_buffer("melW", torch.zeros(n_fft // 2 + 1, mel_bins))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            spec = torch.stft(
+                x, self.n_fft, hop_length=HOP, win_length=self.n_fft, window=self.window,
+                center=True, pad_mode="reflect", return_complex=True,
+            )  # fmt: skip
+            power = spec.real.square() + spec.imag.square()  # (batch, freq, frames)
+            mel = torch.matmul(power.transpose(1, 2), self.melW)
+            return (10.0 * torch.log10(torch.clamp(mel, min=AMIN)))[:, None]
+
+    def conv_bn(cin: int, cout: int, pool: int) -> nn.Sequential:
+        # Indices match the published state dict: 0 conv, 1 pool, 2 bn, 3 relu.
+        return nn.Sequential(
+            nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.AvgPool2d(pool), nn.BatchNorm2d(cout), nn.ReLU(True)
+        )
+
+    def conv_dw(cin: int, cout: int, pool: int) -> nn.Sequential:
+        # 0 depthwise conv, 1 pool, 2 bn, 3 relu, 4 pointwise conv, 5 bn, 6 relu.
+        return nn.Sequential(
+            nn.Conv2d(cin, cin, 3, 1, 1, groups=cin, bias=False), nn.AvgPool2d(pool), nn.BatchNorm2d(cin),
+            nn.ReLU(True), nn.Conv2d(cin, cout, 1, 1, 0, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True),
+        )  # fmt: skip
+
+    class ConvBlock(nn.Module):
+        def __init__(self, cin: int, cout: int) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, 1, 1, bias=False)
+            self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(cout)
+            self.bn2 = nn.BatchNorm2d(cout)
+
+        def forward(self, x: torch.Tensor, pool: int) -> torch.Tensor:
+            x = F.relu_(self.bn1(self.conv1(x)))
+            x = F.relu_(self.bn2(self.conv2(x)))
+            return F.avg_pool2d(x, pool) if pool > 1 else x
+
+    class Panns(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.logmel_extractor = LogMel(layout.n_fft, layout.mel_bins)
+            self.bn0 = nn.BatchNorm2d(layout.mel_bins)
+            w = layout.widths
+            if layout.arch == "MobileNetV1":
+                pools = [p for _, p in MOBILENET_V1_LAYOUT]
+                blocks = [conv_bn(1, w[0], pools[0])]
+                blocks += [conv_dw(w[i - 1], w[i], pools[i]) for i in range(1, len(w))]
+                self.features = nn.Sequential(*blocks)
+            else:
+                for i, cout in enumerate(w):
+                    setattr(self, f"conv_block{i + 1}", ConvBlock(w[i - 1] if i else 1, cout))
+            self.fc1 = nn.Linear(w[-1], layout.embedding_dim)
+            self.fc_audioset = nn.Linear(layout.embedding_dim, layout.classes)
+
+        def forward(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            x = self.logmel_extractor(wave)  # (batch, 1, frames, mel)
+            # bn0 normalises each mel bin: the reference transposes mel into the channel axis for it.
+            x = self.bn0(x.transpose(1, 3)).transpose(1, 3)
+            if layout.arch == "MobileNetV1":
+                x = self.features(x)
+            else:
+                for i in range(len(layout.widths)):
+                    x = getattr(self, f"conv_block{i + 1}")(x, 1 if i == len(layout.widths) - 1 else 2)
+            x = x.mean(dim=3)  # over frequency
+            x = x.amax(dim=2) + x.mean(dim=2)  # over time: max + mean, as published
+            embedding = F.relu_(self.fc1(x))
+            return embedding, torch.sigmoid(self.fc_audioset(embedding))
+
+    return Panns()
+
+
+# --------------------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------------------
+
+
+def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+    """The state dict of a PANNs checkpoint (``{"model": state_dict, …}``, or a bare state dict).
+
+    Loads with ``weights_only=True`` (no code runs from the file). Raises ModelFileError when the file is
+    unreadable, truncated, not a torch checkpoint, or holds no state dict.
+    """
+    import torch
+
+    # The published checkpoints may carry numpy scalars (e.g. an iteration count) beside the weights.
+    safe: list[Any] = [np.dtype]
+    core = getattr(np, "_core", None) or getattr(np, "core", None)
+    scalar = getattr(getattr(core, "multiarray", None), "scalar", None)
+    if scalar is not None:
+        safe.append(scalar)
+    safe += [type(np.dtype(t)) for t in ("int64", "int32", "float64", "float32")]
+    try:
+        with torch.serialization.safe_globals(safe):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ModelFileError(f"Model file {path} is missing") from None
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as e:
+        raise ModelFileError(f"{path.name} is not a readable PANNs checkpoint: {_one_line(e)}") from e
+    state = obj.get("model", obj) if isinstance(obj, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelFileError(f"{path.name} is not a PANNs checkpoint: no state dict under 'model'")
+    # Checkpoints saved from DataParallel prefix every key with "module.".
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def infer_layout(state: dict[str, torch.Tensor], arch: str) -> Layout:
+    """Read the network's widths from the state dict's shapes. Raises ModelFileError when the state dict
+    is not a PANNs ``arch`` network (missing layers, inconsistent shapes, another architecture)."""
+
+    def shape(key: str) -> tuple[int, ...]:
+        if key not in state:
+            raise ModelFileError(f"Not a PANNs {arch} checkpoint: it has no {key!r}")
+        return tuple(state[key].shape)
+
+    n_freq, mel_bins = shape("logmel_extractor.melW")
+    emb, last = shape("fc1.weight")
+    classes, emb2 = shape("fc_audioset.weight")
+    if arch == "MobileNetV1":
+        # Block 0 is a plain conv (its weight at index 0), the others depthwise + pointwise (index 4).
+        widths = [shape("features.0.0.weight")[0]]
+        widths += [shape(f"features.{i}.4.weight")[0] for i in range(1, len(MOBILENET_V1_LAYOUT))]
+        if f"features.{len(MOBILENET_V1_LAYOUT)}.0.weight" in state:
+            raise ModelFileError("Not a PANNs MobileNetV1 checkpoint: it has more feature blocks")
+    elif arch == "Cnn14":
+        widths = [shape(f"conv_block{i + 1}.conv1.weight")[0] for i in range(len(CNN14_WIDTHS))]
+        if "conv_block7.conv1.weight" in state:
+            raise ModelFileError("Not a PANNs Cnn14 checkpoint: it has more conv blocks")
+    else:
+        raise ValueError(f"unknown PANNs architecture {arch!r}")
+    if last != widths[-1] or emb2 != emb or n_freq < 2:
+        raise ModelFileError(f"Not a PANNs {arch} checkpoint: its layer shapes do not fit together")
+    return Layout(arch, tuple(widths), 2 * (n_freq - 1), mel_bins, emb, classes)
+
+
+def _check_stft(state: dict[str, torch.Tensor], n_fft: int) -> None:
+    """The conv STFT kernels in the checkpoint must be the Hann DFT that torch.stft reproduces."""
+    real = state.get("spectrogram_extractor.stft.conv_real.weight")
+    imag = state.get("spectrogram_extractor.stft.conv_imag.weight")
+    if real is None or imag is None:
+        return  # a checkpoint without them (e.g. re-saved without the front end): nothing to check
+    want_real, want_imag = hann_dft_weights(n_fft)
+    if tuple(real.shape) != want_real.shape or tuple(imag.shape) != want_imag.shape:
+        raise ModelFileError("The checkpoint's STFT has an unexpected size: not a 32 kHz PANNs model")
+    # Sampling rows keeps this cheap; a different window or transform fails on any row.
+    rows = np.linspace(0, want_real.shape[0] - 1, 17).astype(int)
+    err = max(
+        float(np.abs(real.numpy()[rows] - want_real[rows]).max()),
+        float(np.abs(imag.numpy()[rows] - want_imag[rows]).max()),
+    )
+    if err > 1e-3:
+        raise ModelFileError("The checkpoint's STFT is not a Hann-window DFT: this front end cannot run it")
+
+
+# --------------------------------------------------------------------------------------------------
+# Encoder
+# --------------------------------------------------------------------------------------------------
+
+
+def _threads() -> int:
+    """Threads for inference: leave a core to the decoders when there are few (LOOKALIKE_THREADS wins)."""
+    env = os.environ.get("LOOKALIKE_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    n = os.cpu_count() or 2
+    return max(1, n - 1) if n <= 4 else n // 2
+
+
+class PannsEncoder:
+    """A PANNs network ready to encode 32 kHz mono waveforms (implements engine.models.base.AudioEncoder).
+
+    Not thread-safe for concurrent ``encode`` calls from several threads at once (one engine thread owns
+    the encoders); a lock makes accidental sharing merely slow rather than wrong.
+    """
+
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self, model_id: str, net: torch.nn.Module, layout: Layout, device: str, batch_size: int):
+        self.model_id = model_id
+        self.layout = layout
+        self.dim = layout.embedding_dim
+        self.device = device
+        self.batch_size = batch_size
+        self._net = net
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, folder: Path, model_id: str, device: str = "cpu", batch_size: int = 8) -> PannsEncoder:
+        """Load ``folder/<checkpoint name>`` for ``model_id`` ("panns-mobilenetv1" or "panns-cnn14").
+
+        Raises ModelFileError when the checkpoint is missing, unreadable or not a PANNs network of that
+        kind; ValueError for an unknown model id.
+        """
+        import torch
+
+        if model_id not in CHECKPOINTS:
+            raise ValueError(f"not a PANNs model id: {model_id!r} (known: {', '.join(CHECKPOINTS)})")
+        arch, filename = CHECKPOINTS[model_id]
+        state = read_checkpoint(Path(folder) / filename)
+        layout = infer_layout(state, arch)
+        _check_stft(state, layout.n_fft)
+        net = build_network(layout)
+        state = {k: v for k, v in state.items() if not k.startswith("spectrogram_extractor.")}
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            raise ModelFileError(f"{filename} does not fit the PANNs {arch} network: {_one_line(e)}") from e
+        net.eval().requires_grad_(False).to(device)
+        if device == "cpu":
+            # torch's pool is process-wide: only ever lower it, so the decoders keep a core.
+            torch.set_num_threads(max(1, min(torch.get_num_threads(), _threads())))
+        return cls(model_id, net, layout, device, batch_size)
+
+    def encode(self, waveforms: Sequence[np.ndarray]) -> AudioEmbedding:
+        """Embed mono float32 waveforms at 32 kHz (any lengths; see :mod:`engine.decode.audio`).
+
+        Clips shorter than 1 s are zero-padded to 1 s. Clips are batched only with clips of the same
+        length, so a clip's result never depends on what it was batched with. Waveforms longer than
+        ``MAX_WINDOW_SECONDS`` are cut into windows of that length: the embedding is the normalised mean
+        of the windows' embeddings and each tag score the maximum over windows (a sound present in any
+        window is present in the file).
+
+        Raises ValueError for a waveform that is not one-dimensional.
+        """
+        import torch
+
+        n = len(waveforms)
+        emb = np.zeros((n, self.dim), dtype=np.float32)
+        tags = np.zeros((n, self.layout.classes), dtype=np.float32)
+        if n == 0:
+            return AudioEmbedding(emb, tags)
+        # (item, window) pieces, grouped by length so each batch is one dense tensor.
+        pieces: dict[int, list[tuple[int, np.ndarray]]] = {}
+        win = int(MAX_WINDOW_SECONDS * SAMPLE_RATE)
+        min_len = int(MIN_SECONDS * SAMPLE_RATE)
+        counts = np.zeros(n, dtype=np.int64)
+        for i, w in enumerate(waveforms):
+            w = np.asarray(w, dtype=np.float32)
+            if w.ndim != 1:
+                raise ValueError(f"waveform {i} has shape {w.shape}; expected mono (samples,)")
+            for s in range(0, max(len(w), 1), win):
+                piece = w[s : s + win]
+                if len(piece) < min_len:
+                    piece = np.pad(piece, (0, min_len - len(piece)))
+                pieces.setdefault(len(piece), []).append((i, piece))
+                counts[i] += 1
+        with self._lock, torch.inference_mode():
+            for group in pieces.values():
+                for b in range(0, len(group), self.batch_size):
+                    batch = group[b : b + self.batch_size]
+                    x = torch.from_numpy(np.stack([p for _, p in batch])).to(self.device)
+                    e, t = self._net(x)
+                    e_np, t_np = e.float().cpu().numpy(), t.float().cpu().numpy()
+                    for j, (i, _) in enumerate(batch):
+                        emb[i] += e_np[j]
+                        tags[i] = np.maximum(tags[i], t_np[j])
+        return AudioEmbedding(l2_normalize(emb / counts[:, None]), tags)
+
+
+def _one_line(e: object) -> str:
+    text = " ".join(str(e).split())
+    return text[:300] if text else type(e).__name__

@@ -94,27 +94,48 @@ def _soundfile_first(f: Any, start_s: float) -> np.ndarray | None:
     return _to_mono(block)
 
 
-def _soundfile_blocks(f: Any, first: np.ndarray, path: Path) -> Iterator[np.ndarray]:
+def _soundfile_blocks(f: Any, first: np.ndarray, start_s: float, path: Path) -> Iterator[np.ndarray]:
     import soundfile as sf
 
+    rate = int(f.samplerate)
+    expected = int(f.frames) - int(round(start_s * rate))  # what the header promises from start_s on
+    got = first.size
     try:
         yield first
-        if first.size < _SF_BLOCK:
-            return
         while True:
             try:
                 block = f.read(_SF_BLOCK, dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError) as e:
-                # A corrupt or truncated tail: keep what was decoded before it.
-                log.warning("%s: decoding stopped early: %s", path, e)
-                return
+                log.warning("%s: libsndfile stopped early: %s", path, e)
+                break
+            # Only an empty read is the end: MP3 reads come back short around a resync.
             if block.shape[0] == 0:
-                return
+                break
+            got += block.shape[0]
             yield _to_mono(block)
-            if block.shape[0] < _SF_BLOCK:
-                return
     finally:
         f.close()
+    if 0 < expected < 2**62 and expected - got > rate // 4:
+        # libsndfile gave up well before the end its header announced: mpg123 stops at the first
+        # corrupt MP3 frame, where FFmpeg skips it and goes on. Let FFmpeg decode the rest.
+        yield from _av_resume(path, rate, start_s + got / rate)
+
+
+def _av_resume(path: Path, rate: int, at_s: float) -> Iterator[np.ndarray]:
+    """The samples from ``at_s`` on as decoded by PyAV; nothing when PyAV cannot do better."""
+    try:
+        container, stream = _av_open(path)
+    except DecodeError:
+        return
+    if int(stream.codec_context.sample_rate) != rate:
+        container.close()
+        return
+    resumed = 0
+    for block in _av_blocks(container, stream, at_s, path):
+        resumed += block.size
+        yield block
+    if resumed:
+        log.warning("%s: %.1f s after a decoding error were recovered with FFmpeg", path, resumed / rate)
 
 
 def _av_open(path: Path) -> tuple[Any, Any]:
@@ -219,7 +240,7 @@ def _open_native(path: PathLike, start_s: float = 0.0) -> tuple[int, Iterator[np
             if first.size == 0:  # start_s is past the end
                 f.close()
                 return int(f.samplerate), iter(())
-            return int(f.samplerate), _soundfile_blocks(f, first, p)
+            return int(f.samplerate), _soundfile_blocks(f, first, start_s, p)
         # Opened but its samples would not decode (e.g. a broken MP3 start): FFmpeg is more forgiving.
         sf_error = _SoundfileCannot("no decodable samples")
         f.close()

@@ -373,8 +373,8 @@ class PannsEncoder:
         Clips shorter than 1 s are zero-padded to 1 s. Clips are batched only with clips of the same
         length, so a clip's result never depends on what it was batched with. Waveforms longer than
         ``MAX_WINDOW_SECONDS`` are cut into windows of that length: the embedding is the normalised mean
-        of the windows' embeddings and each tag score the maximum over windows (a sound present in any
-        window is present in the file).
+        of the windows' unit embeddings and each tag score the maximum over windows (a sound present in
+        any window is present in the file).
 
         Raises ValueError for a waveform that is not one-dimensional.
         """
@@ -406,7 +406,8 @@ class PannsEncoder:
                     batch = group[b : b + self.batch_size]
                     x = torch.from_numpy(np.stack([p for _, p in batch])).to(self.device)
                     e, t = self._net(x)
-                    e_np, t_np = e.float().cpu().numpy(), t.float().cpu().numpy()
+                    # Per window, so each window counts the same however loud it is.
+                    e_np, t_np = l2_normalize(e.float().cpu().numpy()), t.float().cpu().numpy()
                     for j, (i, _) in enumerate(batch):
                         emb[i] += e_np[j]
                         tags[i] = np.maximum(tags[i], t_np[j])

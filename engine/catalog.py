@@ -18,9 +18,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from engine.errors import LookalikeError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 PENDING = "pending"
 INDEXED = "indexed"
@@ -74,6 +76,9 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE files ADD COLUMN duration REAL;
     CREATE VIRTUAL TABLE IF NOT EXISTS names USING fts5(name, content='', tokenize='unicode61');
     """,
+    2: """
+    CREATE TABLE sound_tags (file_id INTEGER PRIMARY KEY, model TEXT NOT NULL, scores BLOB NOT NULL);
+    """,
 }
 
 
@@ -87,6 +92,8 @@ class Catalog:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        #: Bumped on every tag write, so in-memory tag matrices know when to reload.
+        self.tags_version = 0
         try:
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -297,8 +304,32 @@ class Catalog:
                     continue
                 self._unindex_name(fid, row[0])
                 self._db.execute("DELETE FROM files WHERE id=?", (fid,))
+                self._db.execute("DELETE FROM sound_tags WHERE file_id=?", (fid,))
                 removed.append(fid)
         return removed
+
+    def set_tags(self, file_id: int, model: str, scores: np.ndarray) -> None:
+        """Store a sound's AudioSet tag scores (float16: 1 KB per sound)."""
+        blob = np.asarray(scores, dtype=np.float16).tobytes()
+        with self._tx():
+            self._db.execute(
+                "INSERT OR REPLACE INTO sound_tags(file_id, model, scores) VALUES (?,?,?)", (file_id, model, blob)
+            )
+        self.tags_version += 1
+
+    def tags_matrix(self, model: str) -> tuple[np.ndarray, np.ndarray]:
+        """(file ids, (n, classes) float32 scores) of the indexed files with tags from ``model``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT t.file_id, t.scores FROM sound_tags t JOIN files f ON f.id = t.file_id "
+                "WHERE t.model=? AND f.state=?",
+                (model, INDEXED),
+            ).fetchall()
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        mat = np.stack([np.frombuffer(r[1], dtype=np.float16) for r in rows]).astype(np.float32)
+        return ids, mat
 
     def get_meta(self, key: str) -> str | None:
         with self._lock:

@@ -44,6 +44,9 @@ class Result:
     size: int = 0
     mtime: float = 0.0
     duration: float | None = None
+    #: ``score`` mapped to [0, 1] so that photos, video moments and sounds can share one ranked list
+    #: (see :func:`match_from_cosine` and engine.sound_tags).
+    match: float = 0.0
 
     @property
     def name(self) -> str:
@@ -53,6 +56,17 @@ class Result:
         d = asdict(self)
         d["moments"] = [{"t": t, "score": s} for t, s in self.moments]
         return d
+
+
+#: Text→image cosines of UForm-class models: below LOW is no match, above HIGH a sure one. Set from the
+#: ranges published for CLIP-like models (good caption matches 0.25–0.35), not fitted on our data: no
+#: real UForm weights exist where this was written. Refit with labelled data when they do.
+TEXT_IMAGE_LOW, TEXT_IMAGE_HIGH = 0.10, 0.35
+
+
+def match_from_cosine(score: float) -> float:
+    """A text→image cosine mapped to [0, 1], comparable with the sound scores of engine.sound_tags."""
+    return min(1.0, max(0.0, (score - TEXT_IMAGE_LOW) / (TEXT_IMAGE_HIGH - TEXT_IMAGE_LOW)))
 
 
 def _in_folder(path: str, folder: str | None) -> bool:
@@ -85,7 +99,8 @@ def _results_from_hits(
             if len(out) >= limit:
                 continue
             out[row.id] = Result(
-                row.id, row.path, row.kind, float(h.score), t, [], row.size, row.mtime, row.duration
+                row.id, row.path, row.kind, float(h.score), t, [], row.size, row.mtime, row.duration,
+                match_from_cosine(float(h.score)),
             )
         elif t is not None and len(res.moments) < 5:
             res.moments.append((t, float(h.score)))
@@ -161,8 +176,17 @@ def search_text(
             lib, lib.image_collection, query, limit=limit, kinds=visual_kinds, folder=folder
         )
     if not kinds or Kind.SOUND.value in kinds:
-        results += _search_sounds_by_text(lib, text, limit=limit, folder=folder)
-    results.sort(key=lambda r: -r.score)
+        sounds = _search_sounds_by_text(lib, text, limit=limit, folder=folder)
+        seen = {r.file_id for r in results}
+        # A video can match by its pictures and by its soundtrack: keep one entry, the better match.
+        for s in sounds:
+            if s.file_id in seen:
+                mine = next(r for r in results if r.file_id == s.file_id)
+                mine.match = max(mine.match, s.match)
+            elif not kinds or s.kind in kinds:
+                results.append(s)
+    # Each kind's score is on its own scale; ``match`` puts them on one (see match_from_cosine).
+    results.sort(key=lambda r: (-r.match, -r.score))
     return results[:limit]
 
 

@@ -1,0 +1,71 @@
+"""Text → sound: rank indexed sounds (and video soundtracks) by their AudioSet tag scores on the classes
+the query names (see engine.sound_tags for how the weights and the [0, 1] score are made)."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from engine.library import Library
+    from engine.search import Result
+
+_cache_lock = threading.Lock()
+
+
+def _tags(lib: Library) -> tuple[np.ndarray, np.ndarray]:
+    """The tag matrix of the library, kept in memory until a tag is written (catalog.tags_version)."""
+    key = (lib.settings.audio_model, lib.catalog.tags_version)
+    with _cache_lock:
+        cached = getattr(lib, "_tags_cache", None)
+        if cached is None or cached[0] != key:
+            cached = (key, lib.catalog.tags_matrix(lib.settings.audio_model))
+            lib._tags_cache = cached  # type: ignore[attr-defined]
+        return cached[1]  # type: ignore[no-any-return]
+
+
+def _matcher(lib: Library):  # type: ignore[no-untyped-def]
+    from engine.sound_tags import TagMatcher
+
+    with _cache_lock:
+        m = getattr(lib, "_tag_matcher", None)
+        if m is None or m.encoder is not lib.text_encoder():
+            m = TagMatcher(lib.text_encoder(), cache_dir=lib.home / "cache")
+            lib._tag_matcher = m  # type: ignore[attr-defined]
+        return m
+
+
+def search_sounds_by_text(lib: Library, text: str, *, limit: int, folder: str | None) -> list[Result]:
+    """Sounds matching ``text``, best first; [] when the sound or text model is not installed, or when
+    the words name no sound (the weights are then all zero)."""
+    from engine import catalog as cat
+    from engine.search import Result, _in_folder
+    from engine.sound_tags import score_sounds
+
+    if not (lib.model_ready(lib.settings.text_model) and lib.model_ready(lib.settings.audio_model)):
+        return []
+    ids, mat = _tags(lib)
+    if len(ids) == 0:
+        return []
+    weights = _matcher(lib).query_weights(text)
+    if not weights.any():
+        return []
+    scores = score_sounds(mat, weights)
+    order = np.argsort(-scores, kind="stable")
+    out: list[Result] = []
+    for start in range(0, len(order), max(limit * 4, 64)):
+        chunk = order[start : start + max(limit * 4, 64)]
+        rows = lib.catalog.get_many(int(ids[i]) for i in chunk)
+        for i in chunk:
+            row = rows.get(int(ids[i]))
+            if row is None or row.state != cat.INDEXED or not _in_folder(row.path, folder):
+                continue
+            s = float(scores[i])
+            if s <= 0.0:
+                return out
+            out.append(Result(row.id, row.path, row.kind, s, None, [], row.size, row.mtime, row.duration, s))
+            if len(out) >= limit:
+                return out
+    return out

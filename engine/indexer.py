@@ -79,6 +79,9 @@ class ScanReport:
     removed: int = 0
     moved: int = 0
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    #: Library folders found missing (an unplugged drive): their rows are kept, in state offline.
+    offline: list[str] = field(default_factory=list)
+    cancelled: bool = False
 
 
 def walk_media(root: Path, excludes: list[str], errors: list[tuple[str, str]] | None = None) -> Iterator[
@@ -122,27 +125,61 @@ def walk_media(root: Path, excludes: list[str], errors: list[tuple[str, str]] | 
                     errors.append((e.path, f"cannot read: {exc.strerror or exc}"))
 
 
-def scan(lib: Library, folders: list[str] | None = None) -> ScanReport:
+def _folder_online(root: Path, has_rows: bool) -> bool:
+    """False for a missing folder, and for an empty one that has rows: what an unmounted drive's mount
+    point looks like. Emptying it for real is seen file by file by the watcher instead."""
+    try:
+        with os.scandir(root) as it:
+            return not has_rows or next(it, None) is not None
+    except OSError:
+        return False
+
+
+def _restore_offline(catalog: cat.Catalog, known: dict[str, cat.FileRow]) -> None:
+    """Rows of a folder that is back: offline becomes the state the row had, as far as its columns
+    tell (an error means failed; a hash, model and time mean indexed; anything else is redone)."""
+    back: dict[str, list[int]] = {}
+    for r in known.values():
+        if r.state == cat.OFFLINE:
+            was_indexed = bool(r.hash and r.model and r.indexed_at)
+            r.state = cat.FAILED if r.error else cat.INDEXED if was_indexed else cat.PENDING
+            back.setdefault(r.state, []).append(r.id)
+    for state, ids in back.items():
+        catalog.set_state(ids, state)
+
+
+def scan(lib: Library, folders: list[str] | None = None, *, cancel: CancelFn | None = None) -> ScanReport:
     """Bring the catalog in line with the disk for ``folders`` (default: the library's folders).
 
     New and changed files become pending rows; files gone from disk lose their rows and vectors, unless
     the same content reappears under another path (a move or rename), in which case the row is re-pointed
     and its vectors are kept. Only size and mtime are compared; content is hashed only to confirm a move.
+    A missing folder (or an empty one that has rows: an unmounted drive) keeps its rows, marked offline,
+    and they come back when the folder does. ``cancel()`` is checked while walking: a cancelled folder
+    changes nothing and the report says ``cancelled``.
     """
     report = ScanReport()
     folders = folders if folders is not None else list(lib.settings.folders)
     catalog = lib.catalog
+    cancel = cancel or _never
     for folder in folders:
         root = Path(folder)
-        if not root.is_dir():
-            # An unplugged drive or a deleted folder: keep its entries (the watcher marks them offline).
-            report.unreadable.append((folder, "folder not found; its files are kept in the index"))
-            continue
         known = {r.path: r for r in catalog.under(str(root))}
+        if not _folder_online(root, bool(known)):
+            # An unplugged drive or a deleted folder: keep its entries, offline (searches skip them).
+            catalog.set_state([r.id for r in known.values() if r.state != cat.OFFLINE], cat.OFFLINE)
+            report.offline.append(folder)
+            why = "is empty (drive not mounted?)" if root.is_dir() else "not found"
+            report.unreadable.append((folder, f"folder {why}; its files are kept in the index, offline"))
+            continue
+        _restore_offline(catalog, known)
         new: list[tuple[str, os.stat_result, Kind]] = []
         changed: list[tuple[str, int, float, str]] = []
         for path, st, kind in walk_media(root, lib.settings.excludes, report.unreadable):
             report.seen += 1
+            if report.seen % 1000 == 0 and cancel():
+                report.cancelled = True
+                return report
             row = known.pop(path, None)
             if row is None:
                 new.append((path, st, kind))

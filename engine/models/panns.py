@@ -19,6 +19,7 @@ Layer widths are read from the checkpoint's shapes, so narrow test checkpoints (
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import pickle
@@ -36,6 +37,8 @@ from engine.models.base import AudioEmbedding, l2_normalize
 
 if TYPE_CHECKING:
     import torch
+
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 32_000
 WINDOW = 1024
@@ -210,7 +213,10 @@ def build_network(layout: Layout) -> torch.nn.Module:
             self.fc_audioset = nn.Linear(layout.embedding_dim, layout.classes)
 
         def forward(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            x = self.logmel_extractor(wave)  # (batch, 1, frames, mel)
+            return self.body(self.logmel_extractor(wave))
+
+        def body(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            """Log-mel (batch, 1, frames, mel) → (embedding, clipwise tags)."""
             # bn0 normalises each mel bin: the reference transposes mel into the channel axis for it.
             x = self.bn0(x.transpose(1, 3)).transpose(1, 3)
             if layout.arch == "MobileNetV1":
@@ -220,7 +226,7 @@ def build_network(layout: Layout) -> torch.nn.Module:
                     x = getattr(self, f"conv_block{i + 1}")(x, 1 if i == len(layout.widths) - 1 else 2)
             x = x.mean(dim=3)  # over frequency
             x = x.amax(dim=2) + x.mean(dim=2)  # over time: max + mean, as published
-            embedding = F.relu_(self.fc1(x))
+            embedding = F.relu(self.fc1(x))
             return embedding, torch.sigmoid(self.fc_audioset(embedding))
 
     return Panns()
@@ -322,35 +328,83 @@ def _threads() -> int:
     return max(1, n - 1) if n <= 4 else n // 2
 
 
+def _onnx_body(net: torch.nn.Module, layout: Layout, threads: int) -> Any:
+    """The network after the front end as an ONNX Runtime session, exported in memory.
+
+    Measured on CPU (bench/bench_audio.py): ~3x faster than torch eager for MobileNetV1, whose
+    depthwise convolutions and stride-1 pools torch runs poorly; outputs agree to ~1e-4. Needs the
+    ``onnx`` package for torch's exporter. Raises ImportError or RuntimeError when the export fails.
+    """
+    import io
+    import warnings
+
+    import onnxruntime as ort
+    import torch
+
+    class Body(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, logmel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return self.net.body(logmel)  # type: ignore[operator]
+
+    buf = io.BytesIO()
+    example = torch.zeros(1, 1, 101, layout.mel_bins)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's deprecation chatter
+        # The stub says a path; torch writes to a file object as well (no temporary file needed).
+        torch.onnx.export(
+            Body().eval(), (example,), buf,  # type: ignore[arg-type]
+            input_names=["logmel"], output_names=["embedding", "tags"],
+            dynamic_axes={"logmel": {0: "batch", 2: "frames"}}, opset_version=17, dynamo=False,
+        )  # fmt: skip
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
+
+
 class PannsEncoder:
     """A PANNs network ready to encode 32 kHz mono waveforms (implements engine.models.base.AudioEncoder).
 
-    Not thread-safe for concurrent ``encode`` calls from several threads at once (one engine thread owns
-    the encoders); a lock makes accidental sharing merely slow rather than wrong.
+    The log-mel front end runs in torch; the rest runs in ONNX Runtime on CPU (``backend="onnx"``) or in
+    torch (``"torch"``, and on CUDA/MPS). Not meant for concurrent ``encode`` calls from several threads
+    (one engine thread owns the encoders); a lock makes accidental sharing merely slow, not wrong.
     """
 
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, model_id: str, net: torch.nn.Module, layout: Layout, device: str, batch_size: int):
+    def __init__(
+        self, model_id: str, net: torch.nn.Module, layout: Layout, device: str, batch_size: int, session: Any
+    ) -> None:
         self.model_id = model_id
         self.layout = layout
         self.dim = layout.embedding_dim
         self.device = device
         self.batch_size = batch_size
+        self.backend = "onnx" if session is not None else "torch"
         self._net = net
+        self._session = session
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, folder: Path, model_id: str, device: str = "cpu", batch_size: int = 8) -> PannsEncoder:
+    def load(
+        cls, folder: Path, model_id: str, device: str = "cpu", batch_size: int = 8, backend: str = "auto"
+    ) -> PannsEncoder:
         """Load ``folder/<checkpoint name>`` for ``model_id`` ("panns-mobilenetv1" or "panns-cnn14").
 
+        ``backend``: "auto" (ONNX Runtime on CPU when the export works, else torch), "onnx" or "torch".
         Raises ModelFileError when the checkpoint is missing, unreadable or not a PANNs network of that
-        kind; ValueError for an unknown model id.
+        kind; ValueError for an unknown model id or backend; with ``backend="onnx"``, ImportError or
+        RuntimeError when the export to ONNX Runtime fails.
         """
         import torch
 
         if model_id not in CHECKPOINTS:
             raise ValueError(f"not a PANNs model id: {model_id!r} (known: {', '.join(CHECKPOINTS)})")
+        if backend not in ("auto", "onnx", "torch"):
+            raise ValueError(f"unknown backend {backend!r}")
         arch, filename = CHECKPOINTS[model_id]
         state = read_checkpoint(Path(folder) / filename)
         layout = infer_layout(state, arch)
@@ -361,11 +415,35 @@ class PannsEncoder:
             net.load_state_dict(state, strict=True)
         except RuntimeError as e:
             raise ModelFileError(f"{filename} does not fit the PANNs {arch} network: {_one_line(e)}") from e
-        net.eval().requires_grad_(False).to(device)
+        del state
+        net.eval().requires_grad_(False)
+        threads = _threads()
         if device == "cpu":
             # torch's pool is process-wide: only ever lower it, so the decoders keep a core.
-            torch.set_num_threads(max(1, min(torch.get_num_threads(), _threads())))
-        return cls(model_id, net, layout, device, batch_size)
+            torch.set_num_threads(max(1, min(torch.get_num_threads(), threads)))
+        session = None
+        if backend == "onnx" or (backend == "auto" and device == "cpu"):
+            try:
+                session = _onnx_body(net, layout, threads)
+            except Exception as e:  # any export failure (no onnx package, an op it lacks): torch works
+                if backend == "onnx":
+                    raise
+                log.info("PANNs runs in torch (ONNX export unavailable: %s)", _one_line(e))
+        if session is not None:
+            # Only the front end stays in torch; free the body's weights (320 MB for Cnn14).
+            front = net.get_submodule("logmel_extractor")
+            net = torch.nn.Module()
+            net.add_module("logmel_extractor", front)
+        net.to(device)
+        return cls(model_id, net, layout, device, batch_size, session)
+
+    def _run(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        logmel = self._net.get_submodule("logmel_extractor")(x)
+        if self._session is not None:
+            e, t = self._session.run(None, {"logmel": logmel.cpu().numpy()})
+            return np.asarray(e, dtype=np.float32), np.asarray(t, dtype=np.float32)
+        e, t = self._net.body(logmel)  # type: ignore[operator]
+        return e.float().cpu().numpy(), t.float().cpu().numpy()
 
     def encode(self, waveforms: Sequence[np.ndarray]) -> AudioEmbedding:
         """Embed mono float32 waveforms at 32 kHz (any lengths; see :mod:`engine.decode.audio`).
@@ -405,9 +483,9 @@ class PannsEncoder:
                 for b in range(0, len(group), self.batch_size):
                     batch = group[b : b + self.batch_size]
                     x = torch.from_numpy(np.stack([p for _, p in batch])).to(self.device)
-                    e, t = self._net(x)
+                    e_np, t_np = self._run(x)
                     # Per window, so each window counts the same however loud it is.
-                    e_np, t_np = l2_normalize(e.float().cpu().numpy()), t.float().cpu().numpy()
+                    e_np = l2_normalize(e_np)
                     for j, (i, _) in enumerate(batch):
                         emb[i] += e_np[j]
                         tags[i] = np.maximum(tags[i], t_np[j])

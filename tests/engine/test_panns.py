@@ -290,3 +290,17 @@ def test_reencoded_copy_is_the_nearest_neighbour(model: str, sound_set, request:
         nearest = sims.argmax(axis=1)
         wrong = [(KINDS[i], KINDS[j]) for i, j in enumerate(nearest) if i != j]
         assert not wrong, f"{how}: copy → nearest {wrong}"
+
+
+@pytest.mark.parametrize("model_id", [MOBILENET, CNN14])
+def test_onnx_runtime_body_matches_torch(models_dir: Path, model_id: str):
+    pytest.importorskip("onnx", reason="torch's ONNX exporter needs the onnx package")
+    fast = PannsEncoder.load(models_dir / model_id, model_id, backend="onnx")
+    ref = PannsEncoder.load(models_dir / model_id, model_id, backend="torch")
+    assert (fast.backend, ref.backend) == ("onnx", "torch")
+    waves = [make_sound(k, 32_000, 3.0, seed=i) for i, k in enumerate(KINDS[:4])] + [
+        make_sound("hum", 32_000, 7.5)
+    ]
+    a, b = fast.encode(waves), ref.encode(waves)
+    assert (a.embeddings * b.embeddings).sum(axis=1).min() > 0.9999
+    np.testing.assert_allclose(a.tags, b.tags, atol=1e-4)

@@ -51,9 +51,16 @@ PathLike = str | os.PathLike[str]
 def _to_mono(block: np.ndarray) -> np.ndarray:
     """(frames, channels) or (frames,) float → (frames,) float32; NaN/inf become 0 (they would poison
     every later sum in the model)."""
-    mono = block.mean(axis=1) if block.ndim == 2 else block
-    mono = np.asarray(mono, dtype=np.float32)
-    if not np.isfinite(mono).all():
+    block = np.asarray(block, dtype=np.float32)
+    if block.ndim == 2:
+        # The channel mean as a matrix-vector product: numpy's strided mean(axis=1) is ~3x slower,
+        # enough to show in the decoder's throughput.
+        mono = block @ np.full(block.shape[1], 1.0 / block.shape[1], dtype=np.float32)
+    else:
+        mono = block
+    # One cheap reduction instead of an elementwise isfinite pass: a sum is finite iff every sample is
+    # (audio is far from float32 overflow).
+    if not np.isfinite(mono.sum()):
         mono = np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0)
     return mono
 

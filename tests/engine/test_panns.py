@@ -304,3 +304,21 @@ def test_onnx_runtime_body_matches_torch(models_dir: Path, model_id: str):
     a, b = fast.encode(waves), ref.encode(waves)
     assert (a.embeddings * b.embeddings).sum(axis=1).min() > 0.9999
     np.testing.assert_allclose(a.tags, b.tags, atol=1e-4)
+
+
+def test_fused_mobilenet_blocks_compute_the_same(mobilenet: PannsEncoder, models_dir: Path):
+    """Conv+pool as one strided 4×4 conv and folded batch norms: same outputs, odd sizes included."""
+    from engine.models.panns import build_network, fuse_mobilenet_features, infer_layout
+
+    state = read_checkpoint(models_dir / MOBILENET / CHECKPOINTS[MOBILENET][1])
+    net = build_network(infer_layout(state, "MobileNetV1"))
+    net.load_state_dict({k: v for k, v in state.items() if not k.startswith("spectrogram_")})
+    net.eval()
+    features = net.get_submodule("features")
+    fused = fuse_mobilenet_features(features)
+    for frames in (101, 307, 1001):
+        x = torch.randn(2, 1, frames, 64)
+        with torch.inference_mode():
+            a, b = features(x), fused(x)
+        assert a.shape == b.shape
+        assert (a - b).abs().max().item() < 1e-4 * a.abs().max().item()

@@ -684,9 +684,9 @@ class ChangeApplier:
 
     # -- present ----------------------------------------------------------------------------------------
 
-    def _present_file(self, path: str, st: os.stat_result, kind: str, out: Applied) -> None:
+    def _present_file(self, path: str, st: os.stat_result, kind: str, out: Applied, final: bool) -> None:
         age = time.time() - st.st_mtime
-        if 0 <= age < self.quiet_period:
+        if not final and 0 <= age < self.quiet_period:
             # Written less than a quiet period ago, yet no event since: still being copied by something
             # that writes in bursts. Look again later rather than embed half a file.
             out.growing.append(path)
@@ -715,14 +715,14 @@ class ChangeApplier:
         else:
             out.fresh.append(catalog.add(path, st.st_size, st.st_mtime, kind))
 
-    def _present_dir(self, path: str, root: str, out: Applied) -> None:
+    def _present_dir(self, path: str, out: Applied, final: bool) -> None:
         from engine.indexer import walk_media
 
         excludes = self.lib.settings.excludes
         seen: set[str] = set()
         for fpath, st, kind in walk_media(Path(path), excludes):
             seen.add(fpath)
-            self._present_file(fpath, st, kind.value, out)
+            self._present_file(fpath, st, kind.value, out, final)
         # Files that were in this folder's rows but are not on disk any more (a folder replaced by
         # another of the same name, or deletions that raced the move).
         rows = self.lib.catalog.under(path)
@@ -730,8 +730,11 @@ class ChangeApplier:
 
     # -- entry point ------------------------------------------------------------------------------------
 
-    def apply(self, moves: list[Move], changes: list[Change]) -> Applied:
+    def apply(self, moves: list[Move], changes: list[Change], *, final: bool = False) -> Applied:
         """Apply the moves in order, then look at each changed path on disk.
+
+        ``final`` (when stopping): record files as they are even if written moments ago; a file still
+        being written then has a pending row whose size the next start sees change.
 
         Never raises for one bad path: an unreadable file or folder is skipped (the next scan reports it).
         Catalog and store errors (LookalikeError, sqlite3.Error) do reach the caller.
@@ -753,17 +756,16 @@ class ChangeApplier:
         # Vanished rows first, then present files: a file moved between two watched folders then finds
         # its old row in limbo and keeps its vectors.
         for path in present:
-            root = root_of(path, folders) or ""
             try:
                 st = os.stat(path)
             except OSError:
                 self._gone_path(path, out)
                 continue
             if stat.S_ISDIR(st.st_mode):
-                self._present_dir(path, root, out)
+                self._present_dir(path, out, final)
             elif stat.S_ISREG(st.st_mode):
                 kind = kind_of(path)
                 if kind is not None:
-                    self._present_file(path, st, kind.value, out)
+                    self._present_file(path, st, kind.value, out, final)
         out.fresh = list(dict.fromkeys(out.fresh))
         return out

@@ -66,10 +66,14 @@ class _Bar:
 
         if self.bar is None:
             self.bar = tqdm(total=p.total, unit="file", desc=p.phase, file=sys.stderr, dynamic_ncols=True)
-        self.bar.total = p.total
-        self.bar.n = p.done + p.failed
-        self.bar.set_postfix_str(f"failed {p.failed}" if p.failed else "", refresh=False)
-        self.bar.refresh()
+        if self.bar.total != p.total:
+            self.bar.total = p.total
+            self.bar.refresh()
+        if p.failed:
+            self.bar.set_postfix_str(f"failed {p.failed}", refresh=False)
+        delta = p.done + p.failed - self.bar.n
+        if delta > 0:
+            self.bar.update(delta)  # tqdm rate-limits its redraws itself
 
     def close(self) -> None:
         if self.bar is not None:

@@ -50,11 +50,6 @@ VIDEO_MAX_MOMENTS = 600
 _video_slots = threading.BoundedSemaphore(2)
 
 
-def moment_key(file_id: int, mtime: float, t: float) -> str:
-    """The thumbnail key of a video moment (see engine.thumbnails); the app builds the same key."""
-    return f"moment:{file_id}:{mtime:.3f}:{t:.3f}"
-
-
 # -- sounds --------------------------------------------------------------------------------------------
 
 
@@ -137,7 +132,7 @@ def prepare_sound(lib: Library, row: cat.FileRow, cancel: CancelFn) -> Prepared:
 
 def prepare_video(lib: Library, row: cat.FileRow, cancel: CancelFn) -> Prepared:
     from engine.decode.video import probe_video, sample_moments
-    from engine.thumbnails import save_thumbnail
+    from engine.thumbnails import moment_key, save_thumbnail
 
     enc = lib.image_text_encoder()
     info = probe_video(row.path)
@@ -155,7 +150,7 @@ def prepare_video(lib: Library, row: cat.FileRow, cancel: CancelFn) -> Prepared:
         raise DecodeError("no video frame could be decoded")
     thumbs = lib.settings.thumbnails_dir
     for m in moments:
-        save_thumbnail(thumbs, moment_key(row.id, row.mtime, m.t), m.image)
+        save_thumbnail(thumbs, moment_key(row.id, m.t), m.image)
     images = [(i, float(m.t), m.image, KIND_FRAME) for i, m in enumerate(moments)]
     extra = None
     if info.has_audio and lib.model_ready(lib.settings.audio_model):

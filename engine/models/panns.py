@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import pickle
 import threading
 import zipfile
@@ -34,6 +33,7 @@ import numpy as np
 
 from engine.errors import ModelFileError
 from engine.models.base import AudioEmbedding, l2_normalize
+from engine.models.device import inference_threads
 
 if TYPE_CHECKING:
     import torch
@@ -319,15 +319,6 @@ def _check_stft(state: dict[str, torch.Tensor], n_fft: int) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def _threads() -> int:
-    """Threads for inference: leave a core to the decoders when there are few (LOOKALIKE_THREADS wins)."""
-    env = os.environ.get("LOOKALIKE_THREADS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    n = os.cpu_count() or 2
-    return max(1, n - 1) if n <= 4 else n // 2
-
-
 def fuse_mobilenet_features(features: torch.nn.Module) -> torch.nn.Module:
     """MobileNetV1's feature blocks with the same function and less work, for inference.
 
@@ -477,7 +468,7 @@ class PannsEncoder:
             raise ModelFileError(f"{filename} does not fit the PANNs {arch} network: {_one_line(e)}") from e
         del state
         net.eval().requires_grad_(False)
-        threads = _threads()
+        threads = inference_threads()
         if device == "cpu":
             # torch's pool is process-wide: only ever lower it, so the decoders keep a core.
             torch.set_num_threads(max(1, min(torch.get_num_threads(), threads)))

@@ -1,0 +1,196 @@
+"""Sound indexing throughput: hours of audio indexed per hour of wall time (h/h), with PANNs.
+
+Random weights at FULL size: the real architecture has the real cost whatever its weights, so a
+full-width random MobileNetV1 (and Cnn14) checkpoint is written to a temporary folder and loaded
+through the real loader. Measured in the same run, so the figures can be compared:
+
+* decode: decode + downmix + resample to 32 kHz alone (the loader's ceiling), per file format;
+* model: the encoder alone on pre-decoded 10 s clips (the model's ceiling);
+* pipeline: decoding on a loader thread feeding the encoder, as the indexer runs them.
+
+Prints a table and, last, one JSON line. Usage:
+
+    python bench/bench_audio.py [--minutes 6] [--models panns-mobilenetv1,panns-cnn14] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import queue
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine.decode.audio import SAMPLE_RATE, iter_audio_chunks  # noqa: E402
+
+CHUNK_S = 10.0
+
+
+def make_audio(folder: Path, minutes: float) -> dict[str, list[Path]]:
+    """``minutes`` of varied 44.1 kHz stereo audio per format (FLAC, MP3 via libsndfile, M4A/AAC via
+    PyAV), split over a few files."""
+    import av
+    import soundfile as sf
+
+    sr = 44_100
+    rng = np.random.default_rng(0)
+    files: dict[str, list[Path]] = {"flac": [], "mp3": [], "m4a": []}
+    n_files = 3
+    seconds = minutes * 60 / n_files
+    for i in range(n_files):
+        t = np.arange(int(seconds * sr)) / sr
+        tone = 0.2 * np.sin(2 * np.pi * (200 + 50 * i) * t * (1 + 0.1 * np.sin(2 * np.pi * 0.1 * t)))
+        x = tone + 0.05 * rng.standard_normal(t.size)
+        stereo = np.stack([x, np.roll(x, 100)], axis=1).astype(np.float32)
+        for ext in ("flac", "mp3"):
+            p = folder / f"{i}.{ext}"
+            sf.write(p, stereo, sr)
+            files[ext].append(p)
+        p = folder / f"{i}.m4a"
+        out = av.open(str(p), "w", format="mp4")
+        stream = out.add_stream("aac", rate=sr, layout="stereo")
+        stream.bit_rate = 128_000
+        for j in range(0, stereo.shape[0], 1024):
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(stereo[j : j + 1024].T), format="fltp", layout="stereo"
+            )
+            frame.sample_rate, frame.pts = sr, j
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+        out.close()
+        files["m4a"].append(p)
+    return files
+
+
+def bench_decode(paths: list[Path]) -> tuple[float, float]:
+    """(audio seconds, wall seconds) to decode and resample ``paths`` to 32 kHz mono chunks."""
+    t0 = time.perf_counter()
+    samples = sum(c.size for p in paths for c in iter_audio_chunks(p, chunk_s=CHUNK_S))
+    return samples / SAMPLE_RATE, time.perf_counter() - t0
+
+
+def bench_model(encoder, clips: list[np.ndarray], repeat: int = 1) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    encoder.encode(clips[: encoder.batch_size])  # warm-up (allocator, kernels)
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        for i in range(0, len(clips), encoder.batch_size):
+            encoder.encode(clips[i : i + encoder.batch_size])
+    return repeat * sum(c.size for c in clips) / SAMPLE_RATE, time.perf_counter() - t0
+
+
+def bench_pipeline(encoder, paths: list[Path]) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """A loader thread decodes into a bounded queue; this thread encodes batches from it."""
+    q: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=2 * encoder.batch_size)
+
+    def load() -> None:
+        for p in paths:
+            for chunk in iter_audio_chunks(p, chunk_s=CHUNK_S):
+                q.put(chunk)
+        q.put(None)
+
+    t0 = time.perf_counter()
+    loader = threading.Thread(target=load, daemon=True)
+    loader.start()
+    seconds, batch, done = 0.0, [], False
+    while not done:
+        item = q.get()
+        if item is None:
+            done = True
+        else:
+            batch.append(item)
+        if batch and (done or len(batch) == encoder.batch_size):
+            encoder.encode(batch)
+            seconds += sum(c.size for c in batch) / SAMPLE_RATE
+            batch = []
+    loader.join()
+    return seconds, time.perf_counter() - t0
+
+
+def hph(audio_s: float, wall_s: float) -> float:
+    """Hours of audio per hour of wall time."""
+    return audio_s / wall_s if wall_s > 0 else float("inf")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=6.0, help="audio per format (default 6)")
+    ap.add_argument("--models", default="panns-mobilenetv1,panns-cnn14")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="inference threads (LOOKALIKE_THREADS; default: cores - 1)"
+    )
+    ap.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
+    ap.add_argument("--batch", type=int, default=8)
+    args = ap.parse_args(argv)
+    if args.threads:
+        os.environ["LOOKALIKE_THREADS"] = str(args.threads)
+
+    import torch
+
+    from engine.models.panns import CHECKPOINTS, PannsEncoder, read_checkpoint
+    from engine.models.tiny_audio import write_tiny_panns
+
+    results: dict[str, object] = {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "minutes_per_format": args.minutes,
+        # Other processes share this machine's cores: the load average says how much to trust the run.
+        "load_average_before": round(os.getloadavg()[0], 2),
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-audio-") as tmp:
+        tmpdir = Path(tmp)
+        files = make_audio(tmpdir, args.minutes)
+
+        print(f"{'stage':<34} {'audio s':>9} {'wall s':>8} {'h/h':>9}")
+        decode: dict[str, float] = {}
+        for fmt, paths in files.items():
+            audio_s, wall = bench_decode(paths)
+            decode[fmt] = round(hph(audio_s, wall), 1)
+            print(f"{'decode+resample ' + fmt:<34} {audio_s:9.0f} {wall:8.2f} {decode[fmt]:9.0f}")
+        results["decode_hph"] = decode
+
+        clips = [c for c in iter_audio_chunks(files["flac"][0], chunk_s=CHUNK_S)]
+        clips = [c for c in clips if c.size == int(CHUNK_S * SAMPLE_RATE)][:16]
+        for model_id in [m for m in args.models.split(",") if m]:
+            folder = tmpdir / model_id
+            write_tiny_panns(folder, model_id, width=1.0)
+            state = read_checkpoint(folder / CHECKPOINTS[model_id][1])
+            n_params = sum(v.numel() for k, v in state.items() if not k.startswith("spectrogram_"))
+            del state
+            encoder = PannsEncoder.load(folder, model_id, batch_size=args.batch, backend=args.backend)
+            threads = torch.get_num_threads()
+            audio_s, wall = bench_model(encoder, clips)
+            model_hph = hph(audio_s, wall)
+            label = f"{model_id} model ({encoder.backend}, {threads} thr)"
+            print(f"{label:<34} {audio_s:9.0f} {wall:8.2f} {model_hph:9.0f}")
+            audio_s, wall = bench_pipeline(encoder, files["mp3"])
+            pipe_hph = hph(audio_s, wall)
+            print(f"{model_id + ' pipeline mp3':<34} {audio_s:9.0f} {wall:8.2f} {pipe_hph:9.0f}")
+            results[model_id] = {
+                "params": n_params,
+                "backend": encoder.backend,
+                "threads": threads,
+                "batch": args.batch,
+                "model_hph": round(model_hph, 1),
+                "pipeline_mp3_hph": round(pipe_hph, 1),
+                "ms_per_10s_clip": round(1000 * CHUNK_S / model_hph, 1),
+            }
+            del encoder
+    results["load_average_after"] = round(os.getloadavg()[0], 2)
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -172,7 +172,10 @@ def sample_moments(
 
     Raises DecodeError (before yielding anything) for a missing, empty, truncated or unreadable
     file, one with no video stream, an unsupported codec, zero frames, or a stream where no frame at
-    all decodes. A stream that breaks part way yields what decoded before and after the damage.
+    all decodes. A stream that breaks part way yields what decoded before and after the damage
+    (error-concealed frames are left out: their picture may belong to another scene). Raises
+    ValueError for a non-positive ``interval``, ``max_moments`` or ``size``. Being a generator, it
+    raises these when iteration starts, not when called.
     """
     if interval <= 0 or max_moments < 1 or size < 1:
         raise ValueError("interval, max_moments and size must be positive")

@@ -322,3 +322,28 @@ def test_fused_mobilenet_blocks_compute_the_same(mobilenet: PannsEncoder, models
             a, b = features(x), fused(x)
         assert a.shape == b.shape
         assert (a - b).abs().max().item() < 1e-4 * a.abs().max().item()
+
+
+ESC50 = Path(__file__).resolve().parents[2].parent / "shared" / "assets" / "data" / "esc50_subset"
+
+
+def test_reencoded_real_recordings_are_nearest_neighbours(mobilenet: PannsEncoder, tmp_path: Path):
+    """The same check on 25 real recordings (ESC-50, one per class, read in place from the shared
+    evaluation data; CC BY-NC, never copied into the repo). Skips when the data is absent."""
+    import csv
+
+    if not (ESC50 / "esc50_subset.csv").is_file():
+        pytest.skip("ESC-50 evaluation subset not found at ../shared/assets/data/esc50_subset")
+    with open(ESC50 / "esc50_subset.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))[::4]
+    originals, copies = [], []
+    for i, row in enumerate(rows):
+        src = ESC50 / "audio" / row["filename"]
+        x, sr = sf.read(src, dtype="float32")
+        originals.append(load_audio(src))
+        rate, ext = ((48_000, "mp3"), (32_000, "ogg"))[i % 2]
+        dest = tmp_path / f"{i}.{ext}"
+        sf.write(dest, soxr.resample(x, sr, rate), rate)
+        copies.append(load_audio(dest))
+    sims = mobilenet.encode(copies).embeddings @ mobilenet.encode(originals).embeddings.T
+    assert (sims.argmax(axis=1) == np.arange(len(rows))).all()

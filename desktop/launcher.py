@@ -13,9 +13,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] == "app":
         return gui_main(args[1:])
+    if args[0] == "similar" and _forward_to_app(args):
+        return 0  # the running app shows the results (it owns the library)
     from engine.cli import main as cli_main
 
     return cli_main(args)
+
+
+def _forward_to_app(args: list[str]) -> bool:
+    """Hand ``similar FILE…`` to the app when one runs on this library (plain socket, no Qt import)."""
+    try:
+        from desktop.ipc import forward_to_running_app
+    except ImportError:
+        return False
+    return forward_to_running_app(args)
 
 
 def gui_main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,102 @@
+"""Starting the app: ``lookalike`` (no arguments) or ``lookalike app [--similar FILE…]``.
+
+Order matters for the first paint: a running app on this library gets the request and this process
+leaves at once; otherwise the window is built from light modules only and shown, and only then does
+a background thread import the engine (torch, onnxruntime, pymilvus), open the library and start the
+service. The search field takes typing from the start; a query typed before the library is open runs
+as soon as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from desktop import ipc
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="lookalike app", description="Open the Lookalike window.")
+    ap.add_argument(
+        "--similar", nargs="+", metavar="FILE", default=[], help="start with items like these files"
+    )
+    ap.add_argument("--home", type=Path, default=None, help="library data folder (default: $LOOKALIKE_HOME)")
+    return ap.parse_args(list(argv))
+
+
+def _display_missing() -> bool:
+    """On Linux without X11/Wayland, Qt would abort the process: say so instead."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def build(home: Path, opener: Callable[[], Any] | None = None, similar: Sequence[str] = ()) -> Any:
+    """Create (but do not show) the window, the bridge and the IPC server for the library at ``home``.
+
+    Returns the window; ``window.ipc_server`` is None when another app already serves this library.
+    Used by :func:`run_app` and by the tests.
+    """
+    from desktop.bridge import EngineBridge
+    from desktop.ipc_server import IpcServer
+    from desktop.main_window import MainWindow
+    from desktop.session import open_session
+
+    paste_dir = Path(tempfile.mkdtemp(prefix="lookalike-paste-"))
+    bridge = EngineBridge(opener or (lambda: open_session(home)))
+    window = MainWindow(bridge, paste_dir)
+    bridge.setParent(window)
+    server = IpcServer(home, window)
+    window.ipc_server = server if server.listen() else None
+    server.activateRequested.connect(window.bring_to_front)
+    server.similarRequested.connect(lambda paths: (window.bring_to_front(), window.find_similar(paths)))
+    window.finished.connect(server.close)
+    window.finished.connect(lambda: shutil.rmtree(paste_dir, ignore_errors=True))
+    if similar:
+        window.find_similar([str(Path(p).resolve()) for p in similar])  # runs once the library is open
+    return window
+
+
+def run_app(argv: Sequence[str]) -> int:
+    """Run the app until it quits; returns the exit status."""
+    args = parse_args(argv)
+    request = ["app", "--similar", *map(str, args.similar)] if args.similar else ["app"]
+    if args.home is not None:
+        os.environ["LOOKALIKE_HOME"] = str(args.home.expanduser().resolve())
+    from engine.settings import data_dir
+
+    home = data_dir()
+    if ipc.forward_to_running_app(request, home=home):
+        return 0
+    if _display_missing():
+        print(
+            "lookalike: no display to open the window on (DISPLAY / WAYLAND_DISPLAY are not set); "
+            "see `lookalike --help` for the command line",
+            file=sys.stderr,
+        )
+        return 1
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.icons import app_icon
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "lookalike"])
+    app.setApplicationName("Lookalike")
+    app.setDesktopFileName("lookalike")
+    app.setWindowIcon(app_icon())
+    app.setQuitOnLastWindowClosed(False)  # the window's `finished` quits, after the service has stopped
+    window = build(home, similar=args.similar)
+    if window.ipc_server is None and ipc.forward_to_running_app(request, home=home):
+        return 0  # another app started on this library at the same moment: it has the request now
+    window.finished.connect(app.quit)
+    window.show()
+    app.processEvents()  # the first paint, before the engine's imports compete for the interpreter
+    QTimer.singleShot(0, window.bridge.open)
+    return int(app.exec())

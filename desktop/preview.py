@@ -1,0 +1,178 @@
+"""The preview pane: the selected result large, with its path, date, size and score, and playback."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QPainter, QPalette, QPixmap
+from PySide6.QtWidgets import QFormLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+
+from desktop import media_player
+from desktop.format import format_date, format_duration, format_score, format_size
+from desktop.glyphs import draw_photo, draw_play, draw_wave
+from desktop.result_model import thumb_request
+from desktop.thumbnails import ThumbnailLoader, ThumbRequest
+
+PREVIEW_SIDE = 1280
+
+
+class ScaledImage(QWidget):
+    """Shows a pixmap scaled to fit, or a kind glyph when there is none."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.pixmap: QPixmap | None = None
+        self.kind = "photo"
+        self.setMinimumSize(200, 150)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def sizeHint(self) -> QSize:
+        return QSize(420, 320)
+
+    def set_pixmap(self, pm: QPixmap | None, kind: str) -> None:
+        self.pixmap, self.kind = pm, kind
+        self.update()
+
+    def paintEvent(self, _event: Any) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        area = QRectF(self.rect()).adjusted(4, 4, -4, -4)
+        if self.pixmap is not None and not self.pixmap.isNull():
+            size = self.pixmap.deviceIndependentSize()
+            scale = min(area.width() / size.width(), area.height() / size.height())
+            w, h = size.width() * scale, size.height() * scale
+            p.drawPixmap(
+                QRectF(area.center().x() - w / 2, area.center().y() - h / 2, w, h),
+                self.pixmap,
+                QRectF(self.pixmap.rect()),
+            )
+        else:
+            glyph = {"video": draw_play, "sound": draw_wave}.get(self.kind, draw_photo)
+            glyph(p, area, self.palette().color(QPalette.ColorRole.PlaceholderText))
+        p.end()
+
+
+class PreviewPane(QWidget):
+    """Shows one result. Photos load at screen size off the GUI thread; videos and sounds play from
+    the matched moment inline when QtMultimedia is available, else in the system's player.
+
+    Signals:
+        openedExternally(str): a file was handed to the system's default application.
+    """
+
+    openedExternally = Signal(str)
+
+    def __init__(self, loader: ThumbnailLoader, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.loader = loader
+        self.result: Any = None
+        self._image_key = ""
+        self._player: media_player.InlinePlayer | None = None
+        self.image = ScaledImage(self)
+        self.title = QLabel(self)
+        self.title.setWordWrap(True)
+        self.title.setStyleSheet("font-weight: bold; font-size: 12pt;")
+        self.fields = {name: QLabel(self) for name in ("Path", "Date", "Size", "Score", "Moment", "Length")}
+        form = QFormLayout()
+        for name, label in self.fields.items():
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            label.setWordWrap(True)
+            form.addRow(name, label)
+        self.play_button = QPushButton("Play", self)
+        self.play_button.clicked.connect(self.play)
+        self.empty = QLabel("Select a result to see it here.", self)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._layout = QVBoxLayout(self)
+        self._layout.addWidget(self.empty)
+        self._layout.addWidget(self.image, 1)
+        self._layout.addWidget(self.title)
+        self._layout.addLayout(form)
+        self._layout.addWidget(self.play_button)
+        self._form = form
+        loader.loaded.connect(self._on_loaded)
+        self.show_result(None)
+
+    # -- showing ---------------------------------------------------------------------------------------
+
+    def show_result(self, r: Any) -> None:
+        """Show ``r`` (an engine Result), or the empty state for None. Stops any playback."""
+        self.stop()
+        self.result = r
+        for w in (self.image, self.title, self.play_button):
+            w.setVisible(r is not None)
+        self.empty.setVisible(r is None)
+        for i in range(self._form.rowCount()):
+            self._form.setRowVisible(i, r is not None)
+        if r is None:
+            return
+        self.title.setText(os.path.basename(r.path))
+        self.fields["Path"].setText(r.path)
+        self.fields["Date"].setText(format_date(r.mtime))
+        self.fields["Size"].setText(format_size(r.size))
+        self.fields["Score"].setText(format_score(r.score))
+        moment = format_duration(r.t) if r.kind == "video" and r.t is not None else ""
+        self.fields["Moment"].setText(moment)
+        self.fields["Length"].setText(format_duration(r.duration) if r.duration else "")
+        self._form.setRowVisible(4, bool(moment))
+        self._form.setRowVisible(5, bool(r.duration))
+        self.play_button.setVisible(r.kind in ("video", "sound"))
+        self.play_button.setText(self._play_label(r))
+        self._load_image(r)
+
+    def _play_label(self, r: Any) -> str:
+        if media_player.multimedia_available():
+            return "Play" if r.kind == "sound" else f"Play from {format_duration(r.t or 0)}"
+        where = f" (the match is at {format_duration(r.t)})" if r.kind == "video" and r.t else ""
+        return f"Open in player{where}"
+
+    def _load_image(self, r: Any) -> None:
+        if r.kind == "photo":
+            req: ThumbRequest | None = ThumbRequest(
+                f"preview:{r.path}:{r.size}:{r.mtime}", "preview", r.path, max_side=PREVIEW_SIDE
+            )
+        else:
+            req = thumb_request(r)  # the moment's frame for a video; nothing for a sound
+        # The tile's thumbnail shows at once while the large image loads.
+        small = thumb_request(r)
+        self.image.set_pixmap(self.loader.cached(small.key) if small else None, r.kind)
+        self._image_key = req.key if req else ""
+        if req is not None:
+            pm = self.loader.cached(req.key)
+            if pm is not None:
+                self.image.set_pixmap(pm, r.kind)
+            else:
+                self.loader.request(req)
+
+    def _on_loaded(self, key: str, pm: QPixmap) -> None:
+        if key == self._image_key and self.result is not None:
+            self.image.set_pixmap(pm, self.result.kind)
+
+    # -- playback --------------------------------------------------------------------------------------
+
+    def play(self) -> None:
+        """Play the shown video or sound from its moment; the system's player when inline is unavailable."""
+        r = self.result
+        if r is None:
+            return
+        if r.kind == "photo" or not media_player.multimedia_available():
+            self.open_externally()
+            return
+        if self._player is None:
+            self._player = media_player.InlinePlayer(self)
+            self._player.failed.connect(lambda _m: self.open_externally())
+            self._layout.insertWidget(2, self._player, 1)
+        self.image.setVisible(r.kind == "sound")
+        self._player.setVisible(True)
+        self._player.play(r.path, start=r.t or 0.0, video=r.kind == "video")
+
+    def open_externally(self) -> None:
+        if self.result is not None and media_player.open_externally(self.result.path):
+            self.openedExternally.emit(self.result.path)
+
+    def stop(self) -> None:
+        if self._player is not None:
+            self._player.stop()
+            self._player.setVisible(False)

@@ -1,0 +1,152 @@
+"""The results of the current search as a Qt list model (one row per file, best first).
+
+The model holds engine ``Result`` objects as they came back and answers the view's questions about
+them. Thumbnails are requested lazily: only when the view asks for a row's decoration, which a
+QListView with uniform item sizes does only for the rows it paints, so scrolling through thousands of
+results loads only what is seen.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+
+from desktop.format import format_duration, format_score
+from desktop.thumbnails import ThumbnailLoader, ThumbRequest, photo_key
+from engine.thumbnails import moment_key
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+def thumb_request(r: Any) -> ThumbRequest | None:
+    """What to load for a result's tile; None for sounds (they show an icon and their duration)."""
+    if r.kind == "photo":
+        return ThumbRequest(photo_key(r.path, r.size, r.mtime), "photo", r.path)
+    if r.kind == "video":
+        mk = moment_key(r.file_id, r.t or 0.0)
+        return ThumbRequest(f"moment:{mk}", "moment", r.path, moment_key=mk)
+    return None
+
+
+class ResultModel(QAbstractListModel):
+    """Results of one query. ``set_results`` replaces them all (a new query), ``clear`` empties it.
+
+    Roles: Display (file name), ToolTip (path, score, moment), Decoration (thumbnail QPixmap or None
+    while loading / for sounds), and the custom roles below.
+    """
+
+    ResultRole = Qt.ItemDataRole.UserRole + 1
+    ScoreRole = Qt.ItemDataRole.UserRole + 2
+    KindRole = Qt.ItemDataRole.UserRole + 3
+    PathRole = Qt.ItemDataRole.UserRole + 4
+    #: Seconds into a video of the matched moment; None for photos and sounds.
+    TimeRole = Qt.ItemDataRole.UserRole + 5
+    #: The badge under a tile: the moment's time for a video, the duration for a sound.
+    BadgeRole = Qt.ItemDataRole.UserRole + 6
+
+    def __init__(self, loader: ThumbnailLoader | None = None, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._results: list[Any] = []
+        self._rows_by_key: dict[str, list[int]] = {}
+        self._requests: list[ThumbRequest | None] = []
+        self.loader = loader
+        if loader is not None:
+            loader.loaded.connect(self._on_thumbnail)
+            loader.failed.connect(self._on_thumbnail)
+
+    # -- contents --------------------------------------------------------------------------------------
+
+    def set_results(self, results: Sequence[Any]) -> None:
+        self.beginResetModel()
+        if self.loader is not None:
+            self.loader.cancel_pending()  # the old tiles' requests are no longer wanted
+        self._results = list(results)
+        self._requests = [thumb_request(r) for r in self._results]
+        self._rows_by_key = {}
+        for row, req in enumerate(self._requests):
+            if req is not None:
+                self._rows_by_key.setdefault(req.key, []).append(row)
+        self.endResetModel()
+
+    def clear(self) -> None:
+        self.set_results([])
+
+    def results(self) -> list[Any]:
+        return list(self._results)
+
+    def result(self, row: int) -> Any:
+        return self._results[row]
+
+    def row_of_path(self, path: str) -> int:
+        return next((i for i, r in enumerate(self._results) if r.path == path), -1)
+
+    # -- Qt model interface ----------------------------------------------------------------------------
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._results)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._results):
+            return None
+        r = self._results[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return os.path.basename(r.path)
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._thumbnail(index.row())
+        if role == Qt.ItemDataRole.ToolTipRole:
+            tip = f"{r.path}\nscore {format_score(r.score)}"
+            if r.kind == "video" and r.t is not None:
+                tip += f" at {format_duration(r.t)}"
+            return tip
+        if role == self.ResultRole:
+            return r
+        if role == self.ScoreRole:
+            return r.score
+        if role == self.KindRole:
+            return r.kind
+        if role == self.PathRole:
+            return r.path
+        if role == self.TimeRole:
+            return r.t if r.kind == "video" else None
+        if role == self.BadgeRole:
+            if r.kind == "video" and r.t is not None:
+                return format_duration(r.t)
+            if r.kind == "sound" and r.duration:
+                return format_duration(r.duration)
+            return ""
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
+
+    def mimeTypes(self) -> list[str]:
+        return ["text/uri-list"]
+
+    def mimeData(self, indexes: Sequence[QModelIndex]) -> Any:
+        """Dragging tiles out drags the files (into a file manager, a chat, an editor)."""
+        from PySide6.QtCore import QMimeData, QUrl
+
+        md = QMimeData()
+        md.setUrls([QUrl.fromLocalFile(self._results[i.row()].path) for i in indexes if i.isValid()])
+        return md
+
+    # -- thumbnails ------------------------------------------------------------------------------------
+
+    def _thumbnail(self, row: int) -> Any:
+        req = self._requests[row]
+        if req is None or self.loader is None:
+            return None
+        pm = self.loader.cached(req.key)
+        if pm is None:
+            self.loader.request(req)
+        return pm
+
+    def _on_thumbnail(self, key: str, *_: Any) -> None:
+        for row in self._rows_by_key.get(key, []):
+            idx = self.index(row, 0)
+            self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])

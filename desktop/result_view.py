@@ -1,0 +1,200 @@
+"""The results grid: a QListView in icon mode, a delegate that paints tiles, and the result actions.
+
+Tiles are all the same size (``uniformItemSizes``) and laid out in batches, so thousands of results
+scroll smoothly; the delegate paints the thumbnail when the model has it and a kind glyph while it
+loads. Each tile shows the score, and the moment (videos) or the duration (sounds).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QContextMenuEvent, QFont, QKeySequence, QPainter, QPalette, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QListView,
+    QMenu,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+)
+
+from desktop.format import format_score
+from desktop.glyphs import draw_photo, draw_play, draw_wave
+from desktop.result_model import ResultModel
+
+TILE = QSize(188, 196)
+THUMB_H = 140
+PAD = 6
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class TileDelegate(QStyledItemDelegate):
+    """Paints one result tile: thumbnail (or glyph), score badge, moment/duration badge, file name."""
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
+        return TILE
+
+    def paint(self, p: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        p.save()
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        pal = option.palette
+        r = QRectF(option.rect).adjusted(3, 3, -3, -3)
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        if selected:
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(pal.color(QPalette.ColorRole.Highlight))
+            p.drawRoundedRect(r, 8, 8)
+        thumb = QRectF(r.left() + PAD, r.top() + PAD, r.width() - 2 * PAD, THUMB_H)
+        pm = index.data(Qt.ItemDataRole.DecorationRole)
+        kind = index.data(ResultModel.KindRole)
+        if isinstance(pm, QPixmap) and not pm.isNull():
+            self._draw_pixmap(p, thumb, pm)
+        else:
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(pal.color(QPalette.ColorRole.AlternateBase))
+            p.drawRoundedRect(thumb, 6, 6)
+            glyph = {"video": draw_play, "sound": draw_wave}.get(kind, draw_photo)
+            glyph(p, thumb, pal.color(QPalette.ColorRole.PlaceholderText))
+        self._badge(p, thumb, format_score(index.data(ResultModel.ScoreRole) or 0.0), top=True)
+        badge = index.data(ResultModel.BadgeRole)
+        if badge:
+            self._badge(p, thumb, ("▶ " if kind == "video" else "♪ ") + badge, top=False)
+        text_rect = QRectF(
+            r.left() + PAD, thumb.bottom() + 4, r.width() - 2 * PAD, r.bottom() - thumb.bottom() - 4
+        )
+        role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        p.setPen(pal.color(role))
+        name = p.fontMetrics().elidedText(
+            str(index.data(Qt.ItemDataRole.DisplayRole) or ""),
+            Qt.TextElideMode.ElideMiddle,
+            int(text_rect.width()),
+        )
+        p.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
+        p.restore()
+
+    @staticmethod
+    def _draw_pixmap(p: QPainter, area: QRectF, pm: QPixmap) -> None:
+        size = pm.deviceIndependentSize()
+        scale = min(area.width() / size.width(), area.height() / size.height())
+        w, h = size.width() * scale, size.height() * scale
+        target = QRectF(area.center().x() - w / 2, area.center().y() - h / 2, w, h)
+        p.drawPixmap(target, pm, QRectF(pm.rect()))
+
+    @staticmethod
+    def _badge(p: QPainter, area: QRectF, text: str, *, top: bool) -> None:
+        font = QFont(p.font())
+        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
+        p.setFont(font)
+        fm = p.fontMetrics()
+        w, h = fm.horizontalAdvance(text) + 10, fm.height() + 2
+        x = area.right() - w - 4 if top else area.left() + 4
+        y = area.top() + 4 if top else area.bottom() - h - 4
+        rect = QRectF(x, y, w, h)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(0, 0, 0, 160))
+        p.drawRoundedRect(rect, h / 2, h / 2)
+        p.setPen(QColor("white"))
+        p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+
+
+class ResultView(QListView):
+    """The grid of results, with their actions (context menu and keys).
+
+    Keys work while the grid has focus: Enter opens, Space previews, Ctrl+Shift+F finds similar,
+    Ctrl+Shift+C copies the path; Ctrl+Shift+R shows the file in its folder.
+
+    Signals:
+        openRequested(list): open these results with the system's default application.
+        showInFolderRequested(list): show them in the file manager.
+        findSimilarRequested(list): search for items like them.
+        copyPathRequested(list): put their paths on the clipboard.
+        previewRequested(object): preview this result large (and play it, for videos and sounds).
+    """
+
+    openRequested = Signal(list)
+    showInFolderRequested = Signal(list)
+    findSimilarRequested = Signal(list)
+    copyPathRequested = Signal(list)
+    previewRequested = Signal(object)
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(200)
+        self.setGridSize(TILE)
+        self.setSpacing(0)
+        self.setWrapping(True)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.verticalScrollBar().setSingleStep(24)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.setItemDelegate(TileDelegate(self))
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.DefaultContextMenu)
+        self.doubleClicked.connect(lambda _i: self._emit(self.openRequested))
+
+        def action(text: str, keys: list[Any], signal: Any) -> QAction:
+            a = QAction(text, self)
+            a.setShortcuts([QKeySequence(k) for k in keys])
+            a.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+            a.triggered.connect(lambda: self._emit(signal))
+            self.addAction(a)
+            return a
+
+        self.open_action = action("Open", [Qt.Key.Key_Return, Qt.Key.Key_Enter], self.openRequested)
+        self.show_action = action("Show in folder", ["Ctrl+Shift+R"], self.showInFolderRequested)
+        self.similar_action = action("Find similar", ["Ctrl+Shift+F"], self.findSimilarRequested)
+        self.copy_action = action(
+            "Copy path", ["Ctrl+Shift+C", QKeySequence.StandardKey.Copy], self.copyPathRequested
+        )
+        self.preview_action = QAction("Preview", self)
+        self.preview_action.setShortcut(QKeySequence(Qt.Key.Key_Space))
+        self.preview_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        self.preview_action.triggered.connect(self._emit_preview)
+        self.addAction(self.preview_action)
+
+    def selected_results(self) -> list[Any]:
+        rows = sorted({i.row() for i in self.selectedIndexes()})
+        if not rows and self.currentIndex().isValid():
+            rows = [self.currentIndex().row()]
+        return [self.model().index(r, 0).data(ResultModel.ResultRole) for r in rows]
+
+    def _emit(self, signal: Any) -> None:
+        results = self.selected_results()
+        if results:
+            signal.emit(results)
+
+    def _emit_preview(self) -> None:
+        results = self.selected_results()
+        if results:
+            self.previewRequested.emit(results[0])
+
+    def context_menu(self) -> QMenu:
+        """The menu for the selected results (built fresh, so it reflects the current selection)."""
+        menu = QMenu(self)
+        for a in (
+            self.open_action,
+            self.preview_action,
+            self.show_action,
+            self.similar_action,
+            self.copy_action,
+        ):
+            menu.addAction(a)
+        menu.insertSeparator(self.similar_action)
+        return menu
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:
+        idx = self.indexAt(event.pos())
+        if not idx.isValid():
+            return
+        if not self.selectionModel().isSelected(idx):
+            self.setCurrentIndex(idx)
+        self.context_menu().exec(event.globalPos())

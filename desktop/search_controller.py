@@ -1,0 +1,122 @@
+"""Runs searches for the window: one query at a time, newest wins, stale answers never reach the view.
+
+A query waits if the library is still opening and runs as soon as it is open. Each answer is split by
+the score floor (:mod:`desktop.relevance`): good matches are shown; when there are none, the window
+says so and offers the closest ones anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from desktop import relevance
+from desktop.bridge import EngineBridge, Task
+
+LIMIT = 500
+
+
+@dataclass
+class Query:
+    """What to search: text, or example files (find similar), with the filters."""
+
+    text: str = ""
+    paths: list[str] = field(default_factory=list)
+    kinds: list[str] | None = None
+    folder: str | None = None
+
+    @property
+    def mode(self) -> str:
+        return relevance.EXAMPLE if self.paths else relevance.TEXT
+
+    @property
+    def empty(self) -> bool:
+        return not self.text and not self.paths
+
+
+@dataclass
+class Answer:
+    query: Query
+    good: list[Any]
+    weak: list[Any]
+
+
+class SearchController(QObject):
+    """Signals:
+    started(object): a Query was sent to the engine.
+    answered(object): the Answer to the latest query (never an older one).
+    failed(object, str): the latest Query failed; the reason for people.
+    cleared(): the query is empty: nothing to show.
+    """
+
+    started = Signal(object)
+    answered = Signal(object)
+    failed = Signal(object, str)
+    cleared = Signal()
+
+    def __init__(self, bridge: EngineBridge, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.floor_enabled = True
+        self.query: Query | None = None
+        self._task: Task | None = None
+        self._waiting: Query | None = None
+        bridge.opened.connect(self._on_opened)
+
+    def search(self, query: Query) -> None:
+        """Run ``query``, superseding any query still running."""
+        if self._task is not None:
+            self._task.discard()
+            self._task = None
+        self.query = query
+        if query.empty:
+            self._waiting = None
+            self.cleared.emit()
+            return
+        if not self.bridge.is_open:
+            self._waiting = query
+            self.started.emit(query)
+            return
+        kw: dict[str, Any] = {"limit": LIMIT}
+        if query.kinds:
+            kw["kinds"] = query.kinds
+        if query.folder and len(query.paths) <= 1:  # several examples: the engine has no folder filter
+            kw["folder"] = query.folder
+        try:
+            if query.paths:
+                task = self.bridge.search_similar(list(query.paths), **kw)
+            else:
+                task = self.bridge.search_text(query.text, **kw)
+        except Exception as exc:  # the service refused (stopping): same as a failed search
+            self.failed.emit(query, str(exc))
+            return
+        self._task = task
+        task.finished.connect(lambda results, q=query: self._on_results(q, results))
+        task.errored.connect(lambda exc, q=query: self._on_error(q, exc))
+        self.started.emit(query)
+
+    def rerun(self) -> None:
+        """Search the current query again (the filters changed, or the library did)."""
+        if self.query is not None:
+            self.search(self.query)
+
+    def _on_opened(self, session: Any) -> None:
+        self.floor_enabled = not session.test_models
+        if self._waiting is not None:
+            q, self._waiting = self._waiting, None
+            self.search(q)
+
+    def _on_results(self, query: Query, results: list[Any]) -> None:
+        if query is not self.query:
+            return
+        self._task = None
+        good, weak = relevance.split_by_floor(results, query.mode, enabled=self.floor_enabled)
+        self.answered.emit(Answer(query, good, weak))
+
+    def _on_error(self, query: Query, exc: Any) -> None:
+        if query is not self.query:
+            return
+        self._task = None
+        self.failed.emit(query, str(exc) or exc.__class__.__name__)

@@ -1,0 +1,80 @@
+"""An open library as the app sees it: the engine service plus what the GUI needs to know up front.
+
+Qt-free. :func:`open_session` runs on a background thread (it imports the engine, opens the catalog
+and starts the service); the GUI gets the finished :class:`Session` through the bridge's ``opened``
+signal and never touches ``lib`` itself: every later read or write goes through ``service.call``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Session:
+    """A started service on an open library, and a snapshot of the settings the GUI shows."""
+
+    service: Any
+    lib: Any
+    home: Path
+    thumbnails_dir: Path
+    models_dir: Path
+    folders: list[str] = field(default_factory=list)
+    keep_running_in_tray: bool = False
+    #: Model ids the settings use that are not installed (the first-run dialog offers them).
+    missing_models: list[str] = field(default_factory=list)
+    #: True when an installed model is a random-weight test model: scores mean nothing, so no floor.
+    test_models: bool = False
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the service (it writes the batch in hand; the rest stays queued) and close the library."""
+        try:
+            self.service.stop(timeout)
+        finally:
+            self.lib.close()
+
+
+def required_models(settings: Any) -> list[str]:
+    return [settings.image_text_model, settings.audio_model, settings.text_model]
+
+
+def missing_models(settings: Any) -> list[str]:
+    """The settings' model ids that are not installed in the model cache (file checks only)."""
+    from engine.models import registry
+
+    return [m for m in required_models(settings) if not registry.is_installed(settings.models_dir, m)]
+
+
+def open_session(home: Path | None = None, *, service_factory: Callable[[Any], Any] | None = None) -> Session:
+    """Open the library at ``home`` (default: ``$LOOKALIKE_HOME`` or the platform data dir), start its
+    service, and describe it. Raises LibraryBusyError when another process has it open, LookalikeError
+    when it cannot be opened."""
+    from engine.library import Library
+    from engine.models import registry
+
+    lib = Library.open(home)
+    try:
+        if service_factory is None:
+            from engine.service import Service
+
+            service_factory = Service
+        service = service_factory(lib)
+        service.start()
+    except BaseException:
+        lib.close()
+        raise
+    s = lib.settings
+    return Session(
+        service=service,
+        lib=lib,
+        home=lib.home,
+        thumbnails_dir=s.thumbnails_dir,
+        models_dir=s.models_dir,
+        folders=list(s.folders),
+        keep_running_in_tray=bool(s.keep_running_in_tray),
+        missing_models=missing_models(s),
+        test_models=any(registry.is_test_model(s.models_dir, m) for m in required_models(s)),
+    )

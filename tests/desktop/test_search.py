@@ -1,0 +1,132 @@
+"""Searching from the window: typing, dropping, pasting, filters, the score floor, stale answers."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
+from PySide6.QtWidgets import QApplication
+
+from tests.desktop.fake_service import result_for
+
+
+def rows(window: Any) -> list[str]:
+    m = window.model
+    return [Path(m.result(i).path).name for i in range(m.rowCount())]
+
+
+def test_typing_shows_results(qtbot: Any, window: Any, photos: list[Path]) -> None:
+    svc = window.bridge.service
+    svc.answers["red car"] = [result_for(p, 0.40 - i * 0.01, i) for i, p in enumerate(photos)]
+    qtbot.keyClicks(window.search_bar.field, "red car")
+    qtbot.waitUntil(lambda: window.model.rowCount() == len(photos), timeout=10_000)
+    assert rows(window) == [p.name for p in photos]
+    assert window.stack.currentWidget() is window.view
+    # Debounced: one search for the whole phrase, not one per key.
+    assert [c[1][0] for c in svc.calls if c[0] == "search_text"] == ["red car"]
+    assert "8 matches" in window.header.text()
+
+
+def test_no_good_match_is_said_plainly(qtbot: Any, window: Any, photos: list[Path]) -> None:
+    svc = window.bridge.service
+    svc.answers["zebra"] = [result_for(p, 0.05, i) for i, p in enumerate(photos)]
+    assert not window.searches.floor_enabled  # the home fixture's tiny models: scores mean nothing
+    window.searches.floor_enabled = True  # as with real models
+    window.search_text("zebra")
+    qtbot.waitUntil(lambda: "No good match" in window.message.label.text(), timeout=10_000)
+    assert window.stack.currentWidget() is window.message
+    assert window.model.rowCount() == 0
+    window.message.button.click()  # "Show the closest 8 anyway"
+    assert window.model.rowCount() == len(photos)
+
+
+def drop(widget: Any, md: QMimeData) -> bool:
+    """Drag ``md`` onto ``widget`` and drop it, as a file manager would; True if the drop was taken."""
+    with warnings.catch_warnings():  # PySide6 flags the QPoint constructor, Qt 6's only one
+        warnings.simplefilter("ignore", DeprecationWarning)
+        enter = QDragEnterEvent(
+            QPoint(5, 5),
+            Qt.DropAction.CopyAction,
+            md,
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+        )
+    QApplication.sendEvent(widget, enter)
+    if not enter.isAccepted():
+        return False
+    event = QDropEvent(
+        QPointF(5, 5), Qt.DropAction.CopyAction, md, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
+    QApplication.sendEvent(widget, event)
+    return event.isAccepted()
+
+
+def test_dropping_a_file_finds_similar(qtbot: Any, window: Any, photos: list[Path], tmp_path: Path) -> None:
+    svc = window.bridge.service
+    svc.answers[("similar", str(photos[0]))] = [result_for(photos[1], 0.9, 2)]
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("not media")
+    md = QMimeData()
+    md.setUrls([QUrl.fromLocalFile(str(text_file))])
+    assert not drop(window.search_bar.drop_zone, md)  # only photos, clips and sounds are taken
+    md.setUrls([QUrl.fromLocalFile(str(photos[0]))])
+    assert drop(window.search_bar.drop_zone, md)
+    qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
+    assert ("search_similar", ([str(photos[0])],), {"limit": 500}) in svc.calls
+    assert rows(window) == [photos[1].name]
+    # Dropping anywhere on the window works the same.
+    svc.answers[("similar", str(photos[2]))] = [result_for(photos[3], 0.9, 4)]
+    md.setUrls([QUrl.fromLocalFile(str(photos[2]))])
+    assert drop(window, md)
+    qtbot.waitUntil(lambda: rows(window) == [photos[3].name], timeout=10_000)
+
+
+def test_pasting_an_image_saves_it_and_finds_similar(qtbot: Any, window: Any) -> None:
+    svc = window.bridge.service
+    img = QImage(64, 48, QImage.Format.Format_RGB32)
+    img.fill(Qt.GlobalColor.darkCyan)
+    md = QMimeData()
+    md.setImageData(img)
+    assert window.search_bar.field.paste_mime(md)
+    qtbot.waitUntil(lambda: "search_similar" in svc.names(), timeout=10_000)
+    pasted = next(c for c in svc.calls if c[0] == "search_similar")[1][0][0]
+    saved = QImage(pasted)
+    assert (saved.width(), saved.height()) == (64, 48)
+    assert Path(pasted).parent == window.paste_dir
+
+
+def test_kind_filter_goes_to_the_engine(qtbot: Any, window: Any, photos: list[Path]) -> None:
+    svc = window.bridge.service
+    window.search_bar.kind_buttons["photo"].setChecked(False)
+    window.search_text("dog")
+    qtbot.waitUntil(lambda: "search_text" in svc.names(), timeout=10_000)
+    call = next(c for c in svc.calls if c[0] == "search_text")
+    assert call[2]["kinds"] == ["video", "sound"]
+
+
+def test_a_stale_answer_never_reaches_the_view(qtbot: Any, window: Any, photos: list[Path]) -> None:
+    svc = window.bridge.service
+    svc.answers["old"] = [result_for(photos[0], 0.5, 1)]
+    svc.answers["new"] = [result_for(photos[1], 0.5, 2)]
+    svc.hold = threading.Event()
+    window.search_text("old")
+    window.search_text("new")
+    svc.hold.set()
+    qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
+    qtbot.wait(200)  # give a wrongly delivered "old" answer the chance to arrive
+    assert rows(window) == [photos[1].name]
+
+
+def test_a_query_typed_before_the_library_opens_runs_when_it_does(
+    qtbot: Any, make_window: Any, photos: list[Path]
+) -> None:
+    w = make_window(open_library=False)
+    w.search_text("early")
+    assert w.header.text() == "Searching…"
+    with qtbot.waitSignal(w.bridge.opened, timeout=30_000):
+        w.bridge.open()
+    qtbot.waitUntil(lambda: "search_text" in w.bridge.service.names(), timeout=10_000)

@@ -44,6 +44,8 @@ SEGMENT_S = 10.0
 LONG_SOUND_S = 30.0
 MAX_SEGMENTS = 4000
 ENCODE_SEGMENTS = 8
+#: ``t`` of whole-file vectors (a sound's clip vector), so a result never claims a moment it lacks.
+WHOLE_FILE_T = -1.0
 VIDEO_INTERVAL_S = 2.0
 VIDEO_MAX_MOMENTS = 600
 #: Videos decoded at once: their moments are held in memory until encoded.
@@ -99,7 +101,7 @@ def _index_audio(lib: Library, p: Prepared, clip_kind: int) -> None:
     seg, clip, tags = _embed_stream(lib, iter_audio_chunks(p.row.path, chunk_s=seg_s), seg_s)
     total = len(seg) * seg_s
     vecs = [clip]
-    ts = [0.0]
+    ts = [WHOLE_FILE_T]  # the clip vector stands for no moment in particular
     kinds = [clip_kind]
     if total > LONG_SOUND_S or clip_kind == KIND_SOUNDTRACK:
         vecs += list(seg)

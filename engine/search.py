@@ -94,7 +94,8 @@ def _results_from_hits(
         if exclude_path is not None and row.path == exclude_path:
             continue
         res = out.get(row.id)
-        t = h.t if row.kind != Kind.PHOTO.value else None
+        # Photos have no moments; whole-file vectors (t < 0) stand for no moment either.
+        t = h.t if row.kind != Kind.PHOTO.value and h.t >= 0 else None
         if res is None:
             if len(out) >= limit:
                 continue
@@ -138,19 +139,28 @@ def _search_space(
 
 
 def _add_moments(lib: Library, collection: str, query: np.ndarray, results: list[Result]) -> None:
-    """Fill in runner-up moments for video and long-sound results (one extra search, only their files)."""
-    timed = [r for r in results if r.t is not None]
+    """Fill in the best and runner-up moments of video and long-sound results (one extra search over
+    their moment vectors only). A file matched by its whole-file vector gets its best moment as ``t``."""
+    from engine.media_pipelines import KIND_SOUND_SEGMENT
+
+    timed = [r for r in results if r.kind != Kind.PHOTO.value]
     if not timed:
         return
     hits = lib.store.search(
-        collection, query[None, :], len(timed) * 6, file_ids=[r.file_id for r in timed]
+        collection,
+        query[None, :],
+        min(len(timed) * 8, 16_384),
+        file_ids=[r.file_id for r in timed],
+        kinds=[KIND_FRAME, KIND_SOUND_SEGMENT],
     )[0]
     by_file: dict[int, list[tuple[float, float]]] = {}
     for h in hits:
         by_file.setdefault(h.file_id, []).append((h.t, float(h.score)))
     for r in timed:
-        others = [(t, s) for t, s in by_file.get(r.file_id, []) if abs(t - (r.t or 0.0)) > 1e-3]
-        r.moments = others[:5]
+        found = by_file.get(r.file_id, [])
+        if r.t is None and found:
+            r.t = found[0][0]
+        r.moments = [(t, s) for t, s in found if abs(t - (r.t or 0.0)) > 1e-3][:5]
 
 
 def search_text(

@@ -369,6 +369,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("retry", help="re-queue the files that failed")
     p.set_defaults(func=cmd_retry)
 
+    from engine import cli_watch  # light: the service loads only when the command runs
+
+    cli_watch.add_parser(sub)
+
     p = sub.add_parser("models", help="list, download or install models")
     msub = p.add_subparsers(dest="models_cmd", metavar="ACTION", required=True)
     m = msub.add_parser("list", help="known models and whether they are installed")

@@ -36,14 +36,14 @@ class IpcServer(QObject):
 
     def listen(self) -> bool:
         """Start listening. Returns False when another live app already listens on this library."""
-        if self._server.listen(self.name):
-            return True
+        # Probe first: with socket options, Qt binds in a private folder and renames the socket into
+        # place, which would silently take the name from a live app instead of failing.
         probe = QLocalSocket()
         probe.connectToServer(self.name)
         if probe.waitForConnected(500):
             probe.disconnectFromServer()
             return False
-        QLocalServer.removeServer(self.name)  # stale: its app is gone
+        QLocalServer.removeServer(self.name)  # a stale socket file: its app is gone
         return self._server.listen(self.name)
 
     def close(self) -> None:

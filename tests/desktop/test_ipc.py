@@ -1,0 +1,146 @@
+"""Single instance: later launches hand their request to the running app over a local socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from desktop import ipc
+from desktop.ipc_server import IpcServer
+from tests.desktop.fake_service import result_for
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def in_thread(fn: Any) -> dict:
+    """Run a blocking client call beside the event loop; the dict gets its result."""
+    out: dict = {}
+    threading.Thread(target=lambda: out.setdefault("result", fn()), daemon=True).start()
+    return out
+
+
+def test_which_command_lines_are_forwarded(tmp_path: Path) -> None:
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(b"x")
+    assert ipc.request_from_args([]) == {"v": 1, "cmd": "activate"}
+    assert ipc.request_from_args(["app"]) == {"v": 1, "cmd": "activate"}
+    expected = {"v": 1, "cmd": "similar", "files": [str(photo.resolve())]}
+    assert ipc.request_from_args(["similar", str(photo)]) == expected
+    assert ipc.request_from_args(["app", "--similar", str(photo)]) == expected
+    # Scripts that want output, options and missing files stay with the CLI.
+    assert ipc.request_from_args(["similar", str(photo), "--json"]) is None
+    assert ipc.request_from_args(["similar", str(tmp_path / "gone.jpg")]) is None
+    assert ipc.request_from_args(["search", "dog"]) is None
+
+
+def test_endpoint_is_per_library_and_private(tmp_path: Path) -> None:
+    a, b = ipc.server_name(tmp_path / "lib-a"), ipc.server_name(tmp_path / "lib-b")
+    assert a != b and a == ipc.server_name(tmp_path / "lib-a")
+    folder = Path(a).parent
+    assert folder.stat().st_uid == os.getuid()
+    assert stat.S_IMODE(folder.stat().st_mode) & 0o077 == 0 or folder == Path(
+        os.environ.get("XDG_RUNTIME_DIR", "/-")
+    )
+
+
+def test_nothing_running_means_false_fast(tmp_path: Path) -> None:
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(b"x")
+    assert ipc.forward_to_running_app(["similar", str(photo)], home=tmp_path / "nobody") is False
+
+
+def test_second_launch_forwards_its_query(qtbot: Any, window: Any, home: Path, photos: list[Path]) -> None:
+    svc = window.bridge.service
+    svc.answers[("similar", str(photos[2]))] = [result_for(photos[3], 0.9, 4)]
+    assert window.ipc_server is not None and window.ipc_server.is_listening
+    sock = Path(window.ipc_server.name)
+    assert stat.S_IMODE(sock.stat().st_mode) & 0o077 == 0  # UserAccessOption: only this user connects
+    out = in_thread(lambda: ipc.forward_to_running_app(["similar", str(photos[2])], home=home))
+    qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
+    qtbot.waitUntil(lambda: "result" in out, timeout=10_000)
+    assert out["result"] is True
+    assert window.model.result(0).path == str(photos[3])
+
+
+def test_lookalike_similar_from_another_process_goes_to_the_app(
+    qtbot: Any, window: Any, home: Path, photos: list[Path]
+) -> None:
+    svc = window.bridge.service
+    svc.answers[("similar", str(photos[4]))] = [result_for(photos[5], 0.9, 6)]
+    env = dict(os.environ, LOOKALIKE_HOME=str(home), PYTHONPATH=str(REPO))
+    code = "import sys; from desktop.launcher import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "similar", str(photos[4])],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=30_000)
+    assert proc.returncode == 0, proc.stderr.read().decode()
+    assert proc.stdout.read() == b""  # the app shows the results, the CLI printed nothing
+    qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
+    assert window.model.result(0).path == str(photos[5])
+
+
+def test_a_second_server_on_the_same_library_steps_aside(qtbot: Any, window: Any, home: Path) -> None:
+    second = IpcServer(home)
+    assert second.listen() is False
+    with qtbot.waitSignal(window.ipc_server.activateRequested, timeout=10_000):
+        out = in_thread(lambda: ipc.forward_to_running_app([], home=home))
+    qtbot.waitUntil(lambda: out.get("result") is True, timeout=10_000)
+
+
+def test_a_stale_socket_is_replaced(qtbot: Any, tmp_path: Path) -> None:
+    home = tmp_path / "crashed"
+    name = ipc.server_name(home)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(name)  # left behind by a crashed app: the file exists, nobody listens
+    s.close()
+    server = IpcServer(home)
+    try:
+        assert server.listen() is True
+    finally:
+        server.close()
+
+
+def test_garbage_is_refused_and_changes_nothing(qtbot: Any, tmp_path: Path) -> None:
+    home = tmp_path / "lib"
+    server = IpcServer(home)
+    assert server.listen()
+    got: list = []
+    server.similarRequested.connect(got.append)
+
+    def send(data: bytes) -> dict:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+            c.settimeout(10)
+            c.connect(server.name)
+            c.sendall(data)
+            return json.loads(c.makefile("rb").readline())
+
+    try:
+        for data in (
+            b"not json\n",
+            b'{"v": 1, "cmd": "similar", "files": ["relative.jpg"]}\n',
+            b'{"cmd": "rm"}\n',
+        ):
+            out = in_thread(lambda data=data: send(data))
+            qtbot.waitUntil(lambda out=out: "result" in out, timeout=10_000)
+            assert out["result"]["ok"] is False
+        assert got == []
+    finally:
+        server.close()
+
+
+def test_app_started_with_a_query_runs_it(qtbot: Any, make_window: Any, photos: list[Path]) -> None:
+    w = make_window(similar=(str(photos[1]),))
+    qtbot.waitUntil(lambda: "search_similar" in w.bridge.service.names(), timeout=10_000)
+    call = next(c for c in w.bridge.service.calls if c[0] == "search_similar")
+    assert call[1][0] == [str(photos[1])]

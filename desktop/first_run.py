@@ -74,10 +74,16 @@ class DownloadJob:
 
 
 def describe_models(model_ids: list[str]) -> list[tuple[str, str, int | None]]:
-    """(id, title, download bytes or None) from the registry, for the explanation."""
+    """(id, title, download bytes) from the registry, for the explanation. The bytes count the files
+    whose size is published (small config files have none, so it is a lower bound); None when none is."""
     from engine.models import registry
 
-    return [(m, registry.spec(m).title, registry.spec(m).download_size) for m in model_ids]
+    out = []
+    for m in model_ids:
+        spec = registry.spec(m)
+        sizes = [f.size for f in spec.files if f.name not in spec.optional and f.size]
+        out.append((m, spec.title, sum(sizes) if sizes else None))
+    return out
 
 
 class ModelsDialog(QDialog):
@@ -102,10 +108,8 @@ class ModelsDialog(QDialog):
         rows = describe_models(self.missing)
         known = [size for _, _, size in rows if size]
         total = f"about {format_size(sum(known))}" if known else "size unknown"
-        lines = "".join(
-            f"<li><b>{mid}</b> — {title} ({format_size(size) if size else 'size unknown'})</li>"
-            for mid, title, size in rows
-        )
+        sizes = {mid: f"about {format_size(size)}" if size else "size not published" for mid, _, size in rows}
+        lines = "".join(f"<li><b>{mid}</b> — {title} ({sizes[mid]})</li>" for mid, title, _ in rows)
         self.explanation = QLabel(
             "<p>To understand photos, video moments and sounds, Lookalike uses models that run on this "
             f"computer. These are not installed yet ({total} in all):</p><ul>{lines}</ul>"

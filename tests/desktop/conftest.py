@@ -25,8 +25,9 @@ def photos(tmp_path: Path) -> list[Path]:
 
 
 @pytest.fixture
-def make_window(qtbot: Any, home: Path) -> Iterator[Callable[..., Any]]:
-    """Build the real app window on ``home``; ``service_factory`` picks the service (fake by default).
+def make_window(qtbot: Any) -> Iterator[Callable[..., Any]]:
+    """Build the real app window on a library folder; ``service_factory`` picks the service (fake by
+    default, ``engine.service.Service`` for the real one).
 
     The window is shown and its library opened; at teardown it quits and waits for the service to
     stop (so every test leaves no engine thread and no library lock behind).
@@ -37,6 +38,7 @@ def make_window(qtbot: Any, home: Path) -> Iterator[Callable[..., Any]]:
     windows: list[Any] = []
 
     def factory(
+        home: Path,
         service_factory: Callable[[Any], Any] | None = FakeService,
         *,
         open_library: bool = True,
@@ -59,6 +61,6 @@ def make_window(qtbot: Any, home: Path) -> Iterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-def window(make_window: Callable[..., Any]) -> Any:
-    """The app window on a fake service, library open."""
-    return make_window()
+def window(make_window: Callable[..., Any], home: Path) -> Any:
+    """The app window on a fake service over ``home`` (tiny models installed), library open."""
+    return make_window(home)

@@ -139,8 +139,10 @@ def test_garbage_is_refused_and_changes_nothing(qtbot: Any, tmp_path: Path) -> N
         server.close()
 
 
-def test_app_started_with_a_query_runs_it(qtbot: Any, make_window: Any, photos: list[Path]) -> None:
-    w = make_window(similar=(str(photos[1]),))
+def test_app_started_with_a_query_runs_it(
+    qtbot: Any, make_window: Any, home: Path, photos: list[Path]
+) -> None:
+    w = make_window(home, similar=(str(photos[1]),))
     qtbot.waitUntil(lambda: "search_similar" in w.bridge.service.names(), timeout=10_000)
     call = next(c for c in w.bridge.service.calls if c[0] == "search_similar")
     assert call[1][0] == [str(photos[1])]

@@ -122,9 +122,9 @@ def test_a_stale_answer_never_reaches_the_view(qtbot: Any, window: Any, photos: 
 
 
 def test_a_query_typed_before_the_library_opens_runs_when_it_does(
-    qtbot: Any, make_window: Any, photos: list[Path]
+    qtbot: Any, make_window: Any, home: Path, photos: list[Path]
 ) -> None:
-    w = make_window(open_library=False)
+    w = make_window(home, open_library=False)
     w.search_text("early")
     assert w.header.text() == "Searching…"
     with qtbot.waitSignal(w.bridge.opened, timeout=30_000):

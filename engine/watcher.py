@@ -570,6 +570,11 @@ class ChangeApplier:
         self.quiet_period = quiet_period
         self.grace = grace
         self._limbo: dict[int, tuple[cat.FileRow, float]] = {}
+        # (size, hash) -> ids in limbo: a folder of 10k files moved between two watches is 10k lookups,
+        # not 10k scans of the limbo.
+        self._limbo_keys: dict[tuple[int, str], list[int]] = {}
+        # New files found during one apply(), inserted together (one transaction, not one per file).
+        self._adds: list[tuple[str, int, float, str]] = []
 
     @property
     def limbo_size(self) -> int:
@@ -603,11 +608,11 @@ class ChangeApplier:
             if clash is not None and clash.id != row.id:
                 # A row already sits there (a file replaced by the move): its vectors go with its row.
                 self.lib.delete_vectors([clash.id])
-                self._limbo.pop(clash.id, None)
+                self._unlimbo(clash.id)
             # The old size and mtime are kept on purpose: the destination is looked at next, and a file
             # changed since the move then differs and is re-indexed; an unchanged one keeps its vectors.
             catalog.move(row.id, new_path, row.size, row.mtime)
-            self._limbo.pop(row.id, None)
+            self._unlimbo(row.id)
             out.moved += 1
 
     # -- vanished ---------------------------------------------------------------------------------------
@@ -618,7 +623,22 @@ class ChangeApplier:
             if row.state == cat.OFFLINE or row.id in self._limbo:
                 continue
             self._limbo[row.id] = (row, now)
+            if row.hash and row.state == cat.INDEXED:
+                self._limbo_keys.setdefault((row.size, row.hash), []).append(row.id)
             out.vanished += 1
+
+    def _unlimbo(self, fid: int) -> cat.FileRow | None:
+        entry = self._limbo.pop(fid, None)
+        if entry is None:
+            return None
+        row = entry[0]
+        if row.hash:
+            ids = self._limbo_keys.get((row.size, row.hash), [])
+            if fid in ids:
+                ids.remove(fid)
+                if not ids:
+                    del self._limbo_keys[(row.size, row.hash)]
+        return row
 
     def _gone_path(self, path: str, out: Applied) -> None:
         root = root_of(path, self._folders())
@@ -642,7 +662,7 @@ class ChangeApplier:
         for fid, (row, since) in list(self._limbo.items()):
             if not force and now - since < self.grace:
                 continue
-            del self._limbo[fid]
+            self._unlimbo(fid)
             root = root_of(row.path, folders)
             if root is None or not self._online(root) or os.path.lexists(row.path):
                 continue  # folder removed or offline (handled elsewhere), or the file is back
@@ -656,14 +676,11 @@ class ChangeApplier:
         prefix = folder.rstrip(os.sep) + os.sep
         for fid, (row, _) in list(self._limbo.items()):
             if row.path.startswith(prefix):
-                del self._limbo[fid]
+                self._unlimbo(fid)
 
     def _take_from_limbo(self, size: int, digest: str) -> cat.FileRow | None:
-        for fid, (row, _) in self._limbo.items():
-            if row.size == size and row.hash == digest and row.state == cat.INDEXED:
-                del self._limbo[fid]
-                return row
-        return None
+        ids = self._limbo_keys.get((size, digest))
+        return self._unlimbo(ids[0]) if ids else None
 
     def _orphan_with(self, size: int, digest: str) -> cat.FileRow | None:
         """An indexed row with this content whose file is gone but whose deletion has not been seen yet
@@ -678,7 +695,7 @@ class ChangeApplier:
                 and self._online(root)
                 and not os.path.lexists(row.path)
             ):
-                self._limbo.pop(row.id, None)
+                self._unlimbo(row.id)
                 return row
         return None
 
@@ -694,11 +711,11 @@ class ChangeApplier:
         catalog = self.lib.catalog
         row = catalog.by_path(path)
         if row is not None:
-            self._limbo.pop(row.id, None)
+            self._unlimbo(row.id)
             if row.state == cat.OFFLINE:
                 return  # its folder's return is handled by a rescan that restores the rows
             if (row.size, row.mtime) != (st.st_size, st.st_mtime):
-                out.fresh.append(catalog.add(path, st.st_size, st.st_mtime, kind))
+                self._adds.append((path, st.st_size, st.st_mtime, kind))
             elif row.state == cat.PENDING:
                 out.fresh.append(row.id)
             return
@@ -713,7 +730,7 @@ class ChangeApplier:
             catalog.move(match.id, path, st.st_size, st.st_mtime)
             out.moved += 1
         else:
-            out.fresh.append(catalog.add(path, st.st_size, st.st_mtime, kind))
+            self._adds.append((path, st.st_size, st.st_mtime, kind))
 
     def _present_dir(self, path: str, out: Applied, final: bool) -> None:
         from engine.indexer import walk_media
@@ -740,6 +757,7 @@ class ChangeApplier:
         Catalog and store errors (LookalikeError, sqlite3.Error) do reach the caller.
         """
         out = Applied()
+        self._adds = []
         for mv in moves:
             self._apply_move(mv, out)
         folders = self._folders()
@@ -767,5 +785,9 @@ class ChangeApplier:
                 kind = kind_of(path)
                 if kind is not None:
                     self._present_file(path, st, kind.value, out, final)
+        if self._adds:
+            # New rows, and changed rows reset to pending (the same id, so the vectors are replaced).
+            out.fresh += self.lib.catalog.add_many(self._adds)
+            self._adds = []
         out.fresh = list(dict.fromkeys(out.fresh))
         return out

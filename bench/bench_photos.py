@@ -69,8 +69,10 @@ def main() -> None:
     workers = max(1, min(4, os.cpu_count() or 2))
     from engine.models.device import inference_threads
 
-    print(f"cores: {os.cpu_count()}, decode workers: {workers}, inference threads: {inference_threads()}, "
-          f"photos: {args.photos} (12 MP JPEG)")
+    print(
+        f"cores: {os.cpu_count()}, decode workers: {workers}, inference threads: {inference_threads()}, "
+        f"photos: {args.photos} (12 MP JPEG)"
+    )
 
     t = time.perf_counter()
     photos = make_photos(work / "pics", args.photos)
@@ -135,7 +137,7 @@ def main() -> None:
         with Library(settings) as lib:
             lib.add_folder(work / "pics")
             scan(lib)
-            lib.store  # open the store before timing: it is opened once per session, not per photo
+            _ = lib.store  # open the store before timing: it is opened once per session, not per photo
             t = time.perf_counter()
             report = index_pending(lib)
             rate = report.indexed / (time.perf_counter() - t)
@@ -143,8 +145,10 @@ def main() -> None:
         # The pipeline overlaps the stages (decode on the pool, encode on the model's threads), so it can
         # go no faster than the slower stage measured alone.
         ceiling = min(decode_rate, results[f"encode_only_{label}_per_s"])
-        print(f"indexing end to end ({label}):      {rate:7.1f} photos/s  "
-              f"({rate / ceiling:.0%} of the slower stage alone, {ceiling:.1f}/s)")
+        print(
+            f"indexing end to end ({label}):      {rate:7.1f} photos/s  "
+            f"({rate / ceiling:.0%} of the slower stage alone, {ceiling:.1f}/s)"
+        )
         results[f"index_{label}_ratio_to_ceiling"] = rate / ceiling
 
     print(json.dumps({k: round(v, 4) for k, v in results.items()}))

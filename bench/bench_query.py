@@ -29,7 +29,22 @@ from engine.search import search_text  # noqa: E402
 from engine.settings import Settings  # noqa: E402
 
 DIM = 256
-WORDS = "red car dog beach sunset cat party cake tree house night street bird flower".split()
+WORDS = [
+    "red",
+    "car",
+    "dog",
+    "beach",
+    "sunset",
+    "cat",
+    "party",
+    "cake",
+    "tree",
+    "house",
+    "night",
+    "street",
+    "bird",
+    "flower",
+]
 
 
 def fill(lib: Library, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -85,7 +100,7 @@ def main() -> None:
                 enc = lib.image_text_encoder()
                 search_text(lib, "warm up", limit=20, kinds=["photo"])
                 e2e, brute = [], []
-                for q in range(args.queries):
+                for _ in range(args.queries):
                     text = " ".join(rng.choice(WORDS, 3))
                     t = time.perf_counter()
                     results = search_text(lib, text, limit=20, kinds=["photo"])

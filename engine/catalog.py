@@ -247,7 +247,9 @@ class Catalog:
         # A contentless FTS5 table deletes by giving back the same values it was given.
         self._db.execute("INSERT INTO names(names, rowid, name) VALUES ('delete', ?, ?)", (file_id, words))
 
-    def mark_indexed(self, file_id: int, *, digest: str | None, model: str, duration: float | None = None) -> None:
+    def mark_indexed(
+        self, file_id: int, *, digest: str | None, model: str, duration: float | None = None
+    ) -> None:
         with self._tx():
             self._db.execute(
                 "UPDATE files SET state=?, error=NULL, hash=COALESCE(?, hash), model=?, duration=?, "
@@ -313,7 +315,8 @@ class Catalog:
         blob = np.asarray(scores, dtype=np.float16).tobytes()
         with self._tx():
             self._db.execute(
-                "INSERT OR REPLACE INTO sound_tags(file_id, model, scores) VALUES (?,?,?)", (file_id, model, blob)
+                "INSERT OR REPLACE INTO sound_tags(file_id, model, scores) VALUES (?,?,?)",
+                (file_id, model, blob),
             )
         self.tags_version += 1
 

@@ -140,7 +140,10 @@ def cmd_index(args: argparse.Namespace) -> int:
             )
             return 0
         rate = report.indexed / report.seconds if report.seconds > 0 else 0.0
-        print(f"Indexed {report.indexed} files in {report.seconds:.1f} s ({rate:.1f}/s); {report.failed} failed.")
+        print(
+            f"Indexed {report.indexed} files in {report.seconds:.1f} s ({rate:.1f}/s); "
+            f"{report.failed} failed."
+        )
         for path, err in report.failures[:20]:
             print(f"  failed: {path}: {err}")
         if len(report.failures) > 20:
@@ -270,7 +273,6 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.models_cmd == "list":
         rows = []
         for m in registry.MODELS.values():
-            size = m.download_size
             rows.append(
                 {
                     "id": m.id,
@@ -278,7 +280,7 @@ def cmd_models(args: argparse.Namespace) -> int:
                     "title": m.title,
                     "installed": registry.is_installed(mdir, m.id),
                     "test_model": registry.is_test_model(mdir, m.id),
-                    "download_bytes": size,
+                    "download_bytes": m.download_size,
                 }
             )
         if args.json:
@@ -288,7 +290,8 @@ def cmd_models(args: argparse.Namespace) -> int:
                 mark = "installed" if r["installed"] else "missing"
                 if r["test_model"]:
                     mark += " (test model)"
-                size = f"{r['download_bytes'] / 1e6:.0f} MB" if r["download_bytes"] else "size n/a"
+                nbytes = r["download_bytes"]
+                size = f"{nbytes / 1e6:.0f} MB" if isinstance(nbytes, int) else "size n/a"
                 print(f"{r['id']:<34} {r['role']:<10} {mark:<24} {size}  {r['title']}")
         return 0
     if args.models_cmd == "download":
@@ -335,8 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Run without a command to open the app.",
     )
     ap.add_argument("--version", action="version", version=f"lookalike {__version__}")
-    ap.add_argument("--home", type=Path, default=None, help="library data folder (default: $LOOKALIKE_HOME "
-                    "or the platform's data dir)")
+    ap.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="library data folder (default: $LOOKALIKE_HOME or the platform's data dir)",
+    )
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("index", help="add folders to the library and index them")

@@ -84,9 +84,9 @@ class ScanReport:
     cancelled: bool = False
 
 
-def walk_media(root: Path, excludes: list[str], errors: list[tuple[str, str]] | None = None) -> Iterator[
-    tuple[str, os.stat_result, Kind]
-]:
+def walk_media(
+    root: Path, excludes: list[str], errors: list[tuple[str, str]] | None = None
+) -> Iterator[tuple[str, os.stat_result, Kind]]:
     """Yield (path, stat, kind) for every media file under ``root``.
 
     Excluded names are skipped, symlinked folders are followed once (a loop is cut by remembering each

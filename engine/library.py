@@ -59,6 +59,8 @@ class Library:
         self.catalog = Catalog(settings.catalog_path)
         self._store: VectorStore | None = None
         self._encoders: dict[str, Any] = {}
+        #: Memo for engine modules (e.g. the in-memory sound tag matrix), owned by the core thread.
+        self.memo: dict[str, Any] = {}
         self._enc_lock = threading.Lock()
 
     @classmethod
@@ -114,7 +116,7 @@ class Library:
 
                 folder = registry.require(self.settings.models_dir, model_id)
                 self._encoders[model_id] = UFormEncoder(folder, model_id, self._device())
-            return self._encoders[model_id]  # type: ignore[no-any-return]
+            return self._encoders[model_id]
 
     def audio_encoder(self) -> AudioEncoder:
         model_id = self.settings.audio_model
@@ -124,7 +126,7 @@ class Library:
 
                 folder = registry.require(self.settings.models_dir, model_id)
                 self._encoders[model_id] = PannsEncoder.load(folder, model_id, device=self._device())
-            return self._encoders[model_id]  # type: ignore[no-any-return]
+            return self._encoders[model_id]
 
     def text_encoder(self) -> TextEncoder:
         model_id = self.settings.text_model
@@ -134,7 +136,7 @@ class Library:
 
                 folder = registry.require(self.settings.models_dir, model_id)
                 self._encoders[model_id] = MiniLMEncoder.load(folder, device=self._device())
-            return self._encoders[model_id]  # type: ignore[no-any-return]
+            return self._encoders[model_id]
 
     def unload_models(self) -> None:
         """Drop the loaded encoders (they reload on demand); frees their memory when idle."""

@@ -16,6 +16,7 @@ held in memory for long files). Every failure is a per-file error (DecodeError),
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,6 +133,12 @@ def prepare_sound(lib: Library, row: cat.FileRow, cancel: CancelFn) -> Prepared:
 # -- videos --------------------------------------------------------------------------------------------
 
 
+def _index_soundtrack(lib: Library, p: Prepared) -> None:
+    # A broken soundtrack must not cost the clip its pictures.
+    with contextlib.suppress(DecodeError):
+        _index_audio(lib, p, KIND_SOUNDTRACK)
+
+
 def prepare_video(lib: Library, row: cat.FileRow, cancel: CancelFn) -> Prepared:
     from engine.decode.video import probe_video, sample_moments
     from engine.thumbnails import moment_key, save_thumbnail
@@ -156,12 +163,7 @@ def prepare_video(lib: Library, row: cat.FileRow, cancel: CancelFn) -> Prepared:
     images = [(i, float(m.t), m.image, KIND_FRAME) for i, m in enumerate(moments)]
     extra = None
     if info.has_audio and lib.model_ready(lib.settings.audio_model):
-
-        def extra(lib: Library, p: Prepared) -> None:
-            try:
-                _index_audio(lib, p, KIND_SOUNDTRACK)
-            except DecodeError:
-                pass  # a broken soundtrack must not cost the clip its pictures
+        extra = _index_soundtrack
 
     return Prepared(row, images=images, extra=extra, duration=info.duration)
 
@@ -183,7 +185,9 @@ def _stored(lib: Library, collection: str, path: Path, kinds: set[int] | None = 
     return (ts, vecs) if len(vecs) else None
 
 
-def encode_example(lib: Library, path: Path, kind: Kind, *, at: float | None = None) -> tuple[str, np.ndarray]:
+def encode_example(
+    lib: Library, path: Path, kind: Kind, *, at: float | None = None
+) -> tuple[str, np.ndarray]:
     """The query vector for find-similar on a video or sound file: (collection, vector).
 
     Videos: the mean of the clip's moment vectors (or the moment nearest ``at``); sounds: the clip vector

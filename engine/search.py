@@ -100,7 +100,15 @@ def _results_from_hits(
             if len(out) >= limit:
                 continue
             out[row.id] = Result(
-                row.id, row.path, row.kind, float(h.score), t, [], row.size, row.mtime, row.duration,
+                row.id,
+                row.path,
+                row.kind,
+                float(h.score),
+                t,
+                [],
+                row.size,
+                row.mtime,
+                row.duration,
                 match_from_cosine(float(h.score)),
             )
         elif t is not None and len(res.moments) < 5:
@@ -225,7 +233,11 @@ def encode_example(lib: Library, path: str | Path, *, at: float | None = None) -
 
         row = lib.catalog.by_path(str(p.resolve()))
         st = p.stat()
-        if row is not None and row.state == cat.INDEXED and (row.size, row.mtime) == (st.st_size, st.st_mtime):
+        if (
+            row is not None
+            and row.state == cat.INDEXED
+            and (row.size, row.mtime) == (st.st_size, st.st_mtime)
+        ):
             store = lib.store
             if store.has_collection(lib.image_collection):
                 _, vecs = store.get_vectors(lib.image_collection, row.id)
@@ -236,7 +248,9 @@ def encode_example(lib: Library, path: str | Path, *, at: float | None = None) -
     try:
         from engine import media_pipelines
     except ImportError:
-        raise LookalikeError(f"Find-similar for {kind.value} files is not available in this version") from None
+        raise LookalikeError(
+            f"Find-similar for {kind.value} files is not available in this version"
+        ) from None
     return media_pipelines.encode_example(lib, p, kind, at=at)
 
 

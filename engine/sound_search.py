@@ -11,6 +11,7 @@ import numpy as np
 if TYPE_CHECKING:
     from engine.library import Library
     from engine.search import Result
+    from engine.sound_tags import TagMatcher
 
 _cache_lock = threading.Lock()
 
@@ -19,21 +20,22 @@ def _tags(lib: Library) -> tuple[np.ndarray, np.ndarray]:
     """The tag matrix of the library, kept in memory until a tag is written (catalog.tags_version)."""
     key = (lib.settings.audio_model, lib.catalog.tags_version)
     with _cache_lock:
-        cached = getattr(lib, "_tags_cache", None)
+        cached = lib.memo.get("sound_tags")
         if cached is None or cached[0] != key:
             cached = (key, lib.catalog.tags_matrix(lib.settings.audio_model))
-            lib._tags_cache = cached  # type: ignore[attr-defined]
-        return cached[1]  # type: ignore[no-any-return]
+            lib.memo["sound_tags"] = cached
+        ids, mat = cached[1]
+        return ids, mat
 
 
-def _matcher(lib: Library):  # type: ignore[no-untyped-def]
+def _matcher(lib: Library) -> TagMatcher:
     from engine.sound_tags import TagMatcher
 
     with _cache_lock:
-        m = getattr(lib, "_tag_matcher", None)
+        m = lib.memo.get("tag_matcher")
         if m is None or m.encoder is not lib.text_encoder():
             m = TagMatcher(lib.text_encoder(), cache_dir=lib.home / "cache")
-            lib._tag_matcher = m  # type: ignore[attr-defined]
+            lib.memo["tag_matcher"] = m
         return m
 
 

@@ -1,7 +1,8 @@
 """UForm3 image-text encoders run with ONNX Runtime (the uform package's ONNX format and processors).
 
 The model folder holds ``config.json``, ``tokenizer.json``, ``image_encoder.onnx`` and
-``text_encoder.onnx`` exactly as published on the Hugging Face Hub (unum-cloud/uform3-image-text-english-small).
+``text_encoder.onnx`` exactly as published on the Hugging Face Hub
+(unum-cloud/uform3-image-text-english-small).
 Preprocessing uses uform's own numpy processors so images and text are prepared as the model was trained.
 ONNX Runtime rather than torch: no torchvision is needed, and it measured faster on CPU.
 """

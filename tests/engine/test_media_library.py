@@ -15,7 +15,6 @@ from engine.cli import main
 from tests.conftest import SHARED_ASSETS
 from tests.engine.test_audio_decode import make_sound
 from tests.engine.videogen import BLUE, GREEN, RED, YELLOW, Scene, has_encoder, make_clip
-from tests.media import save_photo
 
 pytestmark = pytest.mark.skipif(not has_encoder("libx264"), reason="this FFmpeg build cannot write H.264")
 
@@ -34,7 +33,9 @@ def test_sound_copy_and_long_recording_moment(home: Path, tmp_path: Path, capsys
     for i, kind in enumerate(kinds):
         sf.write(lib_dir / f"{kind}.wav", make_sound(kind, 44_100, 4.0, seed=i), 44_100)
     # A 60 s recording: 40 s of tone then 20 s of clicks, so its segments differ.
-    long = np.concatenate([make_sound("tone", 32_000, 40.0, seed=7), make_sound("clicks", 32_000, 20.0, seed=8)])
+    long = np.concatenate(
+        [make_sound("tone", 32_000, 40.0, seed=7), make_sound("clicks", 32_000, 20.0, seed=8)]
+    )
     sf.write(lib_dir / "field recording.flac", long, 32_000)
     summary = cli_json(capsys, "index", str(lib_dir))
     assert summary["indexed"] == 5 and summary["failed"] == 0
@@ -137,7 +138,9 @@ def test_broken_clip_is_a_failed_row(home: Path, tmp_path: Path, capsys) -> None
 REAL_MINILM = SHARED_ASSETS / "models" / "all-MiniLM-L6-v2"
 
 
-@pytest.mark.skipif(not REAL_MINILM.is_dir(), reason=f"real all-MiniLM-L6-v2 weights not found at {REAL_MINILM}")
+@pytest.mark.skipif(
+    not REAL_MINILM.is_dir(), reason=f"real all-MiniLM-L6-v2 weights not found at {REAL_MINILM}"
+)
 def test_words_find_sounds_through_their_tags(home: Path, tmp_path: Path, capsys) -> None:
     """Real MiniLM maps the words to AudioSet classes; the (random) PANNs tags then rank the sounds.
     With random PANNs weights the ranking itself means nothing, so the check is that the order is the

@@ -116,7 +116,9 @@ def test_download_with_wrong_checksum_installs_nothing(loopback_server, tmp_path
     assert not any((tmp_path / "models").glob(".*partial"))
 
 
-def test_download_unreachable_gives_the_offline_alternative(loopback_server, tmp_path: Path, monkeypatch) -> None:
+def test_download_unreachable_gives_the_offline_alternative(
+    loopback_server, tmp_path: Path, monkeypatch
+) -> None:
     _, base = loopback_server
     _fake_spec(monkeypatch, base, b"x", md5="0" * 32)  # the file is not served: 404
     with pytest.raises(LookalikeError, match="models install --from"):

@@ -308,6 +308,67 @@ def test_startup_with_a_missing_folder_keeps_its_rows_offline(lib, services, tmp
     assert wait_synced(svc).done == 0
 
 
+def test_an_emptied_folder_looks_unmounted_at_start_until_files_return(lib, services, tmp_path: Path) -> None:
+    """A folder that has rows but is found empty at start is what an unmounted drive's mount point looks
+    like: its rows stay, offline. Once it has files again it is scanned: gone files leave for real."""
+    mount = tmp_path / "mnt"
+    photos = make_library(mount, 2)
+    svc = services(lib, mount)
+    wait_synced(svc)
+    svc.stop()
+    for p in photos:
+        p.unlink()
+    svc = services(lib)
+    wait_for(lambda: svc.progress().offline_folders == (str(mount),), what="offline at start")
+    assert lib.catalog.counts() == {("photo", "offline"): 2}
+    save_photo(mount / "new.jpg", 60)
+    p = wait_synced(svc)
+    assert p.offline_folders == () and p.done == 1
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux only")
+def test_the_watch_limit_reaches_the_progress_warnings(lib, services, tmp_path: Path, monkeypatch) -> None:
+    """inotify_add_watch failing with ENOSPC (fs.inotify.max_user_watches reached) for a new subfolder:
+    the folder moves to polling, the snapshot says so with the fix, and changes are still followed."""
+    import ctypes
+    import errno
+
+    from watchdog.observers import inotify_c
+
+    folder = tmp_path / "pics"
+    make_library(folder, 1)
+    real = inotify_c.inotify_add_watch
+    refused = os.fsencode(folder / "new-album")
+
+    def add_watch(fd: int, path: bytes, mask: int) -> int:
+        if path.startswith(refused):
+            ctypes.set_errno(errno.ENOSPC)
+            return -1
+        return real(fd, path, mask)
+
+    monkeypatch.setattr(inotify_c, "inotify_add_watch", add_watch)
+    svc = services(lib, folder)
+    assert wait_synced(svc).watch_mode == "native"
+    save_photo(folder / "new-album" / "a.jpg", 70)
+    p = wait_for(lambda: (q := svc.progress()).watch_mode == "polling" and q, what="the fallback")
+    assert any("max_user_watches" in w and str(folder) in w for w in p.warnings), p.warnings
+    save_photo(folder / "new-album" / "b.jpg", 71)  # inside the folder inotify could not watch
+    assert wait_synced(svc).done == 3
+
+
+def test_without_watching_changes_wait_for_a_rescan(lib, services, tmp_path: Path) -> None:
+    folder = tmp_path / "pics"
+    photos = make_library(folder, 2)
+    svc = services(lib, folder, watch=False)
+    assert wait_synced(svc).watch_mode == "off"
+    fid = row_id(lib, photos[0])
+    os.rename(photos[0], folder / "renamed.jpg")
+    save_photo(folder / "new.jpg", 80)
+    svc.rescan()
+    p = wait_synced(svc)
+    assert row_id(lib, folder / "renamed.jpg") == fid and p.done == 3
+
+
 # -- priorities, pause, cancel, models -------------------------------------------------------------------
 
 

@@ -235,6 +235,17 @@ class Service:
     ``lib`` must be opened exclusively by the caller, who closes it after :meth:`stop`. Between
     ``start`` and ``stop``, only the core thread may use ``lib.store`` and the encoders: everything
     else goes through :meth:`call`. Reading ``lib.catalog`` from other threads is safe (it locks).
+
+    ``watch=False`` only reconciles at start and on :meth:`rescan`. Folders are polled when
+    ``force_polling``, when the setting ``watch_polling`` is true (or lists them), on network file
+    systems, and when the OS refuses more watches; ``poll_interval`` is then the seconds between polls.
+    A file is taken once unchanged for ``quiet_period`` seconds; a vanished file's row waits
+    ``move_grace`` seconds (default: the quiet period) for its content to reappear elsewhere.
+    ``health_interval``: seconds between checks of folder presence and watch health.
+    ``max_interactive_wait``: how long a request may wait before the running batch stops early.
+
+    Errors: a failing step (store or catalog error, unreadable folder) never ends the service; it is
+    logged, shown in ``progress().warnings`` and retried. Request errors come back in their futures.
     """
 
     def __init__(
@@ -482,7 +493,11 @@ class Service:
             self._run_jobs()  # requests wait for at most one folder's scan
             if self._stopping:
                 return
-            self._scan_folder(folder)
+            try:
+                self._scan_folder(folder)
+            except Exception as exc:  # one bad folder (or a store error) must not stop the others
+                log.exception("scanning %s", folder)
+                self._warn(f"Could not scan {folder}: {exc.__class__.__name__}: {exc}; `rescan` retries it.")
         self._refresh_counts(force=True)
         self._models_sig = self._model_signature()
 
@@ -599,6 +614,12 @@ class Service:
         view = cast("Library", _BatchLibrary(self.lib, rows, self))
         try:
             report = index_pending(view, progress=on_progress, cancel=self._should_yield, limit=len(rows))
+        except BaseException:
+            # Not per-file trouble (that becomes failed rows) but the store or catalog failing: the rows
+            # not indexed go back in line and the step is retried after the error is reported.
+            now_rows = self.lib.catalog.get_many(r.id for r in rows)
+            self._work.give_back([r for r in rows if now_rows.get(r.id, r).state == cat.PENDING], fresh_ids)
+            raise
         finally:
             self._batch = (0, 0)
         self._done += report.indexed

@@ -115,7 +115,7 @@ def wait_synced(svc: Service, timeout: float = 30.0) -> ServiceProgress:
 
     deadline = time.monotonic() + timeout
     while not settled():
-        assert time.monotonic() < deadline, f"library not in sync with the disk: {last[:10]}"
+        assert time.monotonic() < deadline, f"not in sync with the disk: {last[:10]}; {svc.progress()}"
         time.sleep(0.05)
     return svc.progress()
 
@@ -497,6 +497,28 @@ def test_stop_finishes_cleanly_and_later_requests_fail(lib, services, tmp_path: 
     assert row is not None and row.state == "pending"
     with pytest.raises(ServiceStoppedError):
         svc.search_text("x").result(timeout=5)
+
+
+def test_a_store_error_is_reported_and_the_batch_retried(lib, services, tmp_path: Path) -> None:
+    from engine.errors import StoreError
+
+    folder = tmp_path / "pics"
+    make_library(folder, 3)
+    store = lib.store
+    real = store.ensure_collection
+    calls: list[str] = []
+
+    def flaky(name: str, dim: int) -> None:
+        calls.append(name)
+        if len(calls) == 1:
+            raise StoreError("the vector store is unreachable (test)")
+        real(name, dim)
+
+    store.ensure_collection = flaky
+    svc = services(lib, folder)
+    p = wait_synced(svc)
+    assert any("unreachable" in w for w in p.warnings), p.warnings
+    assert (p.done, p.failed) == (3, 0)  # the batch was redone, not turned into failed files
 
 
 # -- crash and CLI ---------------------------------------------------------------------------------------

@@ -230,13 +230,16 @@ def test_changes_made_while_stopped_are_found_at_start(lib, services, tmp_path: 
     assert row_id(lib, folder / "renamed.jpg") == kept
 
 
-def test_excluded_folders_symlink_loops_and_the_trash(lib, services, tmp_path: Path) -> None:
+@pytest.mark.parametrize("force_polling", [False, True], ids=["native", "polling"])
+def test_excluded_folders_symlink_loops_and_the_trash(
+    lib, services, tmp_path: Path, force_polling: bool
+) -> None:
     folder = tmp_path / "pics"
     photos = make_library(folder, 2)
     (folder / "loop").symlink_to(folder, target_is_directory=True)
     save_photo(folder / ".git" / "x.jpg", 7)
     save_photo(folder / "node_modules" / "y.jpg", 8)
-    svc = services(lib, folder)
+    svc = services(lib, folder, force_polling=force_polling)
     wait_synced(svc)
     assert len(list(lib.catalog.iter_all())) == 2
 

@@ -15,6 +15,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return gui_main(args[1:])
     if args[0] == "similar" and _forward_to_app(args):
         return 0  # the running app shows the results (it owns the library)
+    if args[0] == "integrate":  # file-manager actions and their installer (no engine, no Qt)
+        from desktop.integration.cli import main as integrate_main
+
+        return integrate_main(args[1:])
     from engine.cli import main as cli_main
 
     return cli_main(args)

@@ -47,7 +47,7 @@ def save_pasted_image(img: QImage, folder: Path) -> str:
     """
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"pasted-{next(_counter)}.png"
-    if not img.save(str(path), "PNG"):
+    if not img.save(str(path), "PNG", 100):  # 100: no compression, so a big screenshot saves fast
         raise OSError(f"could not write {path}")
     return str(path)
 

@@ -250,14 +250,15 @@ class MainWindow(QMainWindow):
     def show_weak(self) -> None:
         """Show every result of the current answer, the ones under the floor too."""
         if self.answer is not None:
-            results = sorted(self.answer.good + self.answer.weak, key=lambda r: -r.score)
+            results = self.answer.all
             self._show_results(results)
             self.header.setText(
                 f"{len(results)} closest items for {self._what(self.answer.query)} (some are weak matches)"
             )
 
     def _show_results(self, results: list[Any]) -> None:
-        self.model.set_results(results)
+        mode = self.answer.query.mode if self.answer is not None else "text"
+        self.model.set_results(results, mode)
         self.stack.setCurrentWidget(self.view)
         self.view.scrollToTop()
         self.preview.show_result(None)
@@ -284,14 +285,14 @@ class MainWindow(QMainWindow):
 
     def _on_selection(self, _sel: QItemSelection, _desel: QItemSelection) -> None:
         results = self.view.selected_results()
-        self.preview.show_result(results[0] if results else None)
+        self.preview.show_result(results[0] if results else None, self.model.mode)
 
     def preview_and_play(self, result: Any) -> None:
         """Space: show the result large (opening the preview if it was collapsed) and play it."""
         if self.splitter.sizes()[1] == 0:
             self.splitter.setSizes([3, 1])
         if self.preview.result is not result:
-            self.preview.show_result(result)
+            self.preview.show_result(result, self.model.mode)
         if result.kind in ("video", "sound"):
             self.preview.play()
 

@@ -9,8 +9,8 @@ from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QFormLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
-from desktop import media_player
-from desktop.format import format_date, format_duration, format_score, format_size
+from desktop import media_player, relevance
+from desktop.format import format_date, format_duration, format_size
 from desktop.glyphs import draw_photo, draw_play, draw_wave
 from desktop.result_model import thumb_request
 from desktop.thumbnails import ThumbnailLoader, ThumbRequest
@@ -97,8 +97,9 @@ class PreviewPane(QWidget):
 
     # -- showing ---------------------------------------------------------------------------------------
 
-    def show_result(self, r: Any) -> None:
-        """Show ``r`` (an engine Result), or the empty state for None. Stops any playback."""
+    def show_result(self, r: Any, mode: str = relevance.TEXT) -> None:
+        """Show ``r`` (an engine Result of a query in ``mode``), or the empty state for None. Stops any
+        playback."""
         self.stop()
         self.result = r
         for w in (self.image, self.title, self.play_button):
@@ -112,7 +113,7 @@ class PreviewPane(QWidget):
         self.fields["Path"].setText(r.path)
         self.fields["Date"].setText(format_date(r.mtime))
         self.fields["Size"].setText(format_size(r.size))
-        self.fields["Score"].setText(format_score(r.score))
+        self.fields["Score"].setText(relevance.score_details(r, mode))
         moment = format_duration(r.t) if r.kind == "video" and r.t is not None else ""
         self.fields["Moment"].setText(moment)
         self.fields["Length"].setText(format_duration(r.duration) if r.duration else "")

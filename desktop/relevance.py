@@ -1,13 +1,16 @@
 """The score floor: when nothing is a good match, say so instead of showing a screen of noise.
 
-Scores are cosine similarities for photos, video moments and sound-to-sound, and AudioSet tag weights
-in [0, 1] for text-to-sound. Below its floor a result is "weak": it is kept, but hidden behind a
-"show closest anyway" button. The floors are per query mode and kind, because a text-to-image cosine
-of 0.25 is a good CLIP-style match while an image-to-image cosine of 0.25 is unrelated.
+Text queries are ranked by the engine's ``Result.match``, a number in [0, 1] that puts photos, video
+moments (their text→image cosine, mapped by ``engine.search.match_from_cosine``) and sounds (their
+AudioSet tag score, ``engine.sound_tags``) on one scale. Find-similar results carry a cosine
+similarity between the example and the item, whose meaning depends on the kind (image vectors for
+photos and video moments, PANNs vectors for sounds).
 
-The values are provisional (documented in docs/app.md): set from the usual ranges of CLIP-family
-models until the photo and sound benchmarks with real weights calibrate them. With random-weight
-test models scores mean nothing, and the floor is off.
+A result below its floor is "weak": it is kept, but hidden behind a "show closest anyway" button, and
+when every result is weak the window says there is no good match. The floors are provisional
+(documented in docs/app.md): set from the published ranges of CLIP-like and PANNs models, not yet
+fitted on labelled data, because no real UForm or PANNs weights were available where this was
+written. With random-weight test models scores mean nothing, and the floor is off.
 """
 
 from __future__ import annotations
@@ -18,23 +21,46 @@ from typing import Any
 TEXT = "text"
 EXAMPLE = "example"
 
-#: Minimum score of a "good" match, by query mode and result kind.
-FLOORS: dict[str, dict[str, float]] = {
-    TEXT: {"photo": 0.20, "video": 0.20, "sound": 0.15},
-    EXAMPLE: {"photo": 0.55, "video": 0.55, "sound": 0.50},
-}
+#: Text queries: minimum ``match``. 0.25 is a text→image cosine of about 0.16 (unrelated pictures
+#: score 0.10–0.18 with CLIP-like models, good captions 0.25–0.35), or a sound PANNs gives a one-in-four
+#: chance of containing what the words name.
+TEXT_MATCH_FLOOR = 0.25
+#: Find-similar: minimum cosine by kind (unrelated photos sit around 0.4–0.5 in CLIP-like spaces).
+EXAMPLE_FLOORS: dict[str, float] = {"photo": 0.55, "video": 0.55, "sound": 0.50}
 
 
-def floor_for(mode: str, kind: str) -> float:
-    return FLOORS.get(mode, {}).get(kind, 0.0)
+def ranking_value(r: Any, mode: str) -> float:
+    """The number results are ranked and judged by: ``match`` for text, the cosine for find-similar."""
+    return float(getattr(r, "match", r.score)) if mode == TEXT else float(r.score)
+
+
+def is_good(r: Any, mode: str) -> bool:
+    if mode == TEXT:
+        return ranking_value(r, mode) >= TEXT_MATCH_FLOOR
+    return r.score >= EXAMPLE_FLOORS.get(r.kind, 0.0)
 
 
 def split_by_floor(results: Sequence[Any], mode: str, *, enabled: bool = True) -> tuple[list[Any], list[Any]]:
-    """(good, weak): results at or above their floor, and the rest, each in the given order."""
+    """(good, weak): results at or above their floor, and the rest, each in the engine's order."""
     if not enabled:
         return list(results), []
     good: list[Any] = []
     weak: list[Any] = []
     for r in results:
-        (good if r.score >= floor_for(mode, r.kind) else weak).append(r)
+        (good if is_good(r, mode) else weak).append(r)
     return good, weak
+
+
+def score_label(r: Any, mode: str) -> str:
+    """What a tile shows: the match as a percentage for text, the similarity for find-similar."""
+    if mode == TEXT:
+        return f"{round(100 * ranking_value(r, mode))}%"
+    return f"{r.score:.2f}"
+
+
+def score_details(r: Any, mode: str) -> str:
+    """The preview's longer form, with the raw score beside the ranking value."""
+    if mode == TEXT:
+        raw = "tag score" if r.kind == "sound" else "cosine"
+        return f"{score_label(r, mode)} match ({raw} {r.score:.3f})"
+    return f"similarity {r.score:.3f}"

@@ -14,7 +14,8 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
-from desktop.format import format_duration, format_score
+from desktop import relevance
+from desktop.format import format_duration
 from desktop.thumbnails import ThumbnailLoader, ThumbRequest, photo_key
 from engine.thumbnails import moment_key
 
@@ -42,6 +43,7 @@ class ResultModel(QAbstractListModel):
     ScoreRole = Qt.ItemDataRole.UserRole + 2
     KindRole = Qt.ItemDataRole.UserRole + 3
     PathRole = Qt.ItemDataRole.UserRole + 4
+    #: The score as the tile shows it (a match percentage for text, a similarity for find-similar).
     #: Seconds into a video of the matched moment; None for photos and sounds.
     TimeRole = Qt.ItemDataRole.UserRole + 5
     #: The badge under a tile: the moment's time for a video, the duration for a sound.
@@ -50,6 +52,7 @@ class ResultModel(QAbstractListModel):
     def __init__(self, loader: ThumbnailLoader | None = None, parent: Any = None) -> None:
         super().__init__(parent)
         self._results: list[Any] = []
+        self.mode = relevance.TEXT
         self._rows_by_key: dict[str, list[int]] = {}
         self._requests: list[ThumbRequest | None] = []
         self.loader = loader
@@ -59,8 +62,10 @@ class ResultModel(QAbstractListModel):
 
     # -- contents --------------------------------------------------------------------------------------
 
-    def set_results(self, results: Sequence[Any]) -> None:
+    def set_results(self, results: Sequence[Any], mode: str = relevance.TEXT) -> None:
+        """Show ``results`` (engine order) of a query in ``mode`` (relevance.TEXT or EXAMPLE)."""
         self.beginResetModel()
+        self.mode = mode
         if self.loader is not None:
             self.loader.cancel_pending()  # the old tiles' requests are no longer wanted
         self._results = list(results)
@@ -97,14 +102,14 @@ class ResultModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DecorationRole:
             return self._thumbnail(index.row())
         if role == Qt.ItemDataRole.ToolTipRole:
-            tip = f"{r.path}\nscore {format_score(r.score)}"
+            tip = f"{r.path}\n{relevance.score_details(r, self.mode)}"
             if r.kind == "video" and r.t is not None:
                 tip += f" at {format_duration(r.t)}"
             return tip
         if role == self.ResultRole:
             return r
         if role == self.ScoreRole:
-            return r.score
+            return relevance.score_label(r, self.mode)
         if role == self.KindRole:
             return r.kind
         if role == self.PathRole:

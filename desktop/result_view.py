@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QStyleOptionViewItem,
 )
 
-from desktop.format import format_score
 from desktop.glyphs import draw_photo, draw_play, draw_wave
 from desktop.result_model import ResultModel
 
@@ -59,7 +58,7 @@ class TileDelegate(QStyledItemDelegate):
             p.drawRoundedRect(thumb, 6, 6)
             glyph = {"video": draw_play, "sound": draw_wave}.get(kind, draw_photo)
             glyph(p, thumb, pal.color(QPalette.ColorRole.PlaceholderText))
-        self._badge(p, thumb, format_score(index.data(ResultModel.ScoreRole) or 0.0), top=True)
+        self._badge(p, thumb, str(index.data(ResultModel.ScoreRole) or ""), top=True)
         badge = index.data(ResultModel.BadgeRole)
         if badge:
             self._badge(p, thumb, ("▶ " if kind == "video" else "♪ ") + badge, top=False)

@@ -38,7 +38,10 @@ class Query:
 
 @dataclass
 class Answer:
+    """The engine's results for a query (``all``, in its order), split by the score floor."""
+
     query: Query
+    all: list[Any]
     good: list[Any]
     weak: list[Any]
 
@@ -113,7 +116,7 @@ class SearchController(QObject):
             return
         self._task = None
         good, weak = relevance.split_by_floor(results, query.mode, enabled=self.floor_enabled)
-        self.answered.emit(Answer(query, good, weak))
+        self.answered.emit(Answer(query, list(results), good, weak))
 
     def _on_error(self, query: Query, exc: Any) -> None:
         if query is not self.query:

@@ -21,6 +21,7 @@ def result_for(path: Path, score: float, file_id: int = 1, kind: str = "photo", 
     from engine.search import Result
 
     st = path.stat()
+    kw.setdefault("match", score)  # text queries rank by match; the fakes make it the score
     return Result(file_id, str(path), kind, score, size=st.st_size, mtime=st.st_mtime, **kw)
 
 

@@ -74,7 +74,7 @@ def test_keyboard_enter_opens_and_space_previews(
     qtbot.keyClick(shown.view, Qt.Key.Key_Space)
     assert shown.preview.result.path == str(photos[1])
     assert shown.preview.fields["Path"].text() == str(photos[1])
-    assert shown.preview.fields["Score"].text() == "0.30"
+    assert shown.preview.fields["Score"].text() == "30% match (cosine 0.300)"
     # The preview's large image arrives from the thumbnail pool.
     qtbot.waitUntil(
         lambda: shown.preview.image.pixmap is not None and shown.preview.image.pixmap.width() >= 320,

@@ -1,0 +1,148 @@
+"""Run the real app on a small library under a real display server and take screenshots.
+
+``python -m tests.desktop.screenshot_app --home HOME --folder FOLDER --out DIR`` (with ``DISPLAY`` set and
+``QT_QPA_PLATFORM=xcb``): adds FOLDER, waits until it is indexed, searches, selects the first result,
+waits for every visible tile's thumbnail and the preview, and grabs the screen (the X server's
+pixels, not a widget render). Writes ``results.png``, ``folders.png``, ``first-run.png`` and
+``tiles.json`` (each visible tile's thumbnail rectangle in ``results.png`` and its kind).
+Exits non-zero with a message if a step does not finish within its deadline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QRect
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication, QWidget
+
+
+def wait_for(
+    app: QApplication, cond: Callable[[], bool], what: str, timeout: float = 90.0, state: Any = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"screenshot_app: timed out waiting for {what} ({state() if state else ''})")
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def grab(app: QApplication, widget: QWidget, path: Path) -> None:
+    """The display's pixels where ``widget`` is on screen."""
+    for _ in range(20):  # let the X server catch up with the last paints
+        app.processEvents()
+        time.sleep(0.02)
+    g = widget.frameGeometry()
+    shot = QGuiApplication.primaryScreen().grabWindow(0, g.x(), g.y(), g.width(), g.height())
+    if shot.isNull() or not shot.save(str(path)):
+        raise SystemExit(f"screenshot_app: could not grab {path.name}")
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--home", type=Path, required=True)
+    ap.add_argument("--folder", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--query", default="beach")
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    from desktop.app import build
+    from desktop.first_run import ModelsDialog
+    from desktop.icons import app_icon
+    from desktop.session import open_session
+    from engine.media import kind_of
+    from engine.service import Service
+
+    app = QApplication(["lookalike"])
+    app.setWindowIcon(app_icon())
+    expected = sum(1 for p in args.folder.iterdir() if kind_of(p) is not None)
+    window = build(args.home, lambda: open_session(args.home, service_factory=lambda lib: Service(lib)))
+    window.setGeometry(QRect(0, 0, 1240, 760))
+    window.show()
+    window.bridge.open()
+    wait_for(app, lambda: window.bridge.is_open, "the library to open")
+    window.menus.add_folder(str(args.folder))
+    p: Callable[[], Any] = lambda: window.bridge.last_progress  # noqa: E731
+    wait_for(
+        app,
+        lambda: p() is not None and p().state == "idle" and p().indexed_total + p().failed_total >= expected,
+        "indexing",
+        state=p,
+    )
+
+    window.search_bar.field.setText(args.query)
+    window.search_text(args.query)
+    wait_for(app, lambda: window.model.rowCount() >= expected, "results")
+    view, model = window.view, window.model
+    first_photo = next(i for i in range(model.rowCount()) if model.result(i).kind == "photo")
+    view.setCurrentIndex(model.index(first_photo, 0))
+
+    def visible_rows() -> list[int]:
+        area = view.viewport().rect()
+        return [i for i in range(model.rowCount()) if view.visualRect(model.index(i, 0)).intersects(area)]
+
+    def thumbs_ready() -> bool:
+        for i in visible_rows():
+            r = model.result(i)
+            req = model._requests[i]
+            if (
+                req is not None
+                and window.loader.cached(req.key) is None
+                and not window.loader.has_failed(req.key)
+            ):
+                return False
+            if r.kind == "photo" and window.loader.cached(req.key) is None:
+                return False
+        return True
+
+    view.viewport().update()
+    wait_for(app, thumbs_ready, "thumbnails")
+    wait_for(app, lambda: window.preview.image.pixmap is not None, "the preview image")
+    grab(app, window, args.out / "results.png")
+    origin = window.frameGeometry().topLeft()
+    tiles = []
+    for i in visible_rows():
+        rect = view.visualRect(model.index(i, 0))
+        top_left = view.viewport().mapTo(window, rect.topLeft()) + (window.geometry().topLeft() - origin)
+        # The thumbnail area painted by TileDelegate: the tile minus its margins, THUMB_H tall.
+        tiles.append(
+            {
+                "kind": model.result(i).kind,
+                "x": top_left.x() + 12,
+                "y": top_left.y() + 12,
+                "w": rect.width() - 24,
+                "h": 130,
+            }
+        )
+    (args.out / "tiles.json").write_text(json.dumps(tiles))
+
+    window.menus.show_folders()
+    dialog = window.menus.folders_dialog
+    wait_for(app, lambda: dialog.table.rowCount() == 1, "the folders dialog")
+    dialog.move(60, 60)
+    grab(app, dialog, args.out / "folders.png")
+    dialog.close()
+
+    missing = ["uform3-image-text-english-small", "panns-mobilenetv1", "all-minilm-l6-v2"]
+    first_run = ModelsDialog(args.home / "models", missing, window)
+    first_run.resize(640, first_run.sizeHint().height())
+    first_run.move(60, 60)
+    first_run.show()
+    grab(app, first_run, args.out / "first-run.png")
+    first_run.close()
+
+    window.quit_app()
+    wait_for(app, lambda: window.is_finished, "the service to stop")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

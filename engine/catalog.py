@@ -279,22 +279,34 @@ class Catalog:
             cur = self._db.execute("UPDATE files SET state=?, error=NULL WHERE state=?", (PENDING, FAILED))
             return cur.rowcount
 
-    def move(self, file_id: int, new_path: str, size: int, mtime: float) -> None:
-        """Re-point a row at a new path (a move or rename with the same content): vectors stay valid."""
+    def move(self, file_id: int, new_path: str, size: int, mtime: float) -> list[int]:
+        """Re-point a row at a new path (a move or rename with the same content): vectors stay valid.
+
+        Returns the ids of rows that sat at the destination and were dropped (a file replaced by the
+        move): the caller deletes their vectors.
+        """
+        return self.move_many([(file_id, new_path, size, mtime)])
+
+    def move_many(self, moves: Sequence[tuple[int, str, int, float]]) -> list[int]:
+        """:meth:`move` for many (file_id, new_path, size, mtime) in one transaction (a folder rename)."""
+        dropped: list[int] = []
         with self._tx():
-            old = self._db.execute("SELECT path FROM files WHERE id=?", (file_id,)).fetchone()
-            if old is None:
-                return
-            # A stale row may already sit at the destination (e.g. a file replaced by a move).
-            clash = self._db.execute("SELECT id, path FROM files WHERE path=?", (new_path,)).fetchone()
-            if clash is not None and clash[0] != file_id:
-                self._unindex_name(clash[0], clash[1])
-                self._db.execute("DELETE FROM files WHERE id=?", (clash[0],))
-            self._unindex_name(file_id, old[0])
-            self._db.execute(
-                "UPDATE files SET path=?, size=?, mtime=? WHERE id=?", (new_path, size, mtime, file_id)
-            )
-            self._index_name(file_id, new_path)
+            for file_id, new_path, size, mtime in moves:
+                old = self._db.execute("SELECT path FROM files WHERE id=?", (file_id,)).fetchone()
+                if old is None:
+                    continue
+                clash = self._db.execute("SELECT id, path FROM files WHERE path=?", (new_path,)).fetchone()
+                if clash is not None and clash[0] != file_id:
+                    self._unindex_name(clash[0], clash[1])
+                    self._db.execute("DELETE FROM files WHERE id=?", (clash[0],))
+                    self._db.execute("DELETE FROM sound_tags WHERE file_id=?", (clash[0],))
+                    dropped.append(clash[0])
+                self._unindex_name(file_id, old[0])
+                self._db.execute(
+                    "UPDATE files SET path=?, size=?, mtime=? WHERE id=?", (new_path, size, mtime, file_id)
+                )
+                self._index_name(file_id, new_path)
+        return dropped
 
     def remove(self, file_ids: Iterable[int]) -> list[int]:
         """Delete rows; returns the ids that existed. The caller deletes their vectors first."""

@@ -206,7 +206,7 @@ def scan(lib: Library, folders: list[str] | None = None, *, cancel: CancelFn | N
             if match is not None:
                 candidates.remove(match)  # type: ignore[union-attr]
                 gone.remove(match)
-                catalog.move(match.id, path, st.st_size, st.st_mtime)
+                lib.delete_vectors(catalog.move(match.id, path, st.st_size, st.st_mtime))
                 report.moved += 1
             else:
                 added.append((path, st.st_size, st.st_mtime, kind.value))

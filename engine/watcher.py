@@ -602,18 +602,18 @@ class ChangeApplier:
             # Moved out of the library or into an excluded place (the trash): its files are gone.
             self._vanish(rows, out)
             return
+        moves = []
         for row in rows:
-            new_path = mv.dest + row.path[len(mv.src) :]
-            clash = catalog.by_path(new_path)
-            if clash is not None and clash.id != row.id:
-                # A row already sits there (a file replaced by the move): its vectors go with its row.
-                self.lib.delete_vectors([clash.id])
-                self._unlimbo(clash.id)
             # The old size and mtime are kept on purpose: the destination is looked at next, and a file
             # changed since the move then differs and is re-indexed; an unchanged one keeps its vectors.
-            catalog.move(row.id, new_path, row.size, row.mtime)
+            moves.append((row.id, mv.dest + row.path[len(mv.src) :], row.size, row.mtime))
             self._unlimbo(row.id)
-            out.moved += 1
+        # One transaction for the whole folder; rows replaced at the destination lose their vectors.
+        dropped = catalog.move_many(moves)
+        self.lib.delete_vectors(dropped)
+        for fid in dropped:
+            self._unlimbo(fid)
+        out.moved += len(moves)
 
     # -- vanished ---------------------------------------------------------------------------------------
 
@@ -727,7 +727,7 @@ class ChangeApplier:
         if digest is not None:
             match = self._take_from_limbo(st.st_size, digest) or self._orphan_with(st.st_size, digest)
         if match is not None:
-            catalog.move(match.id, path, st.st_size, st.st_mtime)
+            self.lib.delete_vectors(catalog.move(match.id, path, st.st_size, st.st_mtime))
             out.moved += 1
         else:
             self._adds.append((path, st.st_size, st.st_mtime, kind))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine import catalog as cat
-from engine.errors import LookalikeError
+from engine.errors import LookalikeError, ModelMissingError
 from engine.indexer import KIND_FRAME, KIND_PHOTO, KIND_SOUND, KIND_SOUNDTRACK
 from engine.media import Kind, kind_of
 
@@ -179,21 +179,28 @@ def search_text(
     kinds: Sequence[str] | None = None,
     folder: str | None = None,
 ) -> list[Result]:
-    """Photos and video moments matching ``text`` (and sounds, when the sound pipeline is installed).
+    """Photos, video moments and sounds (by their tags, and videos by their soundtrack) matching ``text``,
+    in one list ranked by ``match``.
 
-    Raises ModelMissingError when the image-text model is not installed.
+    Raises ModelMissingError when the image-text model is not installed and no sound matched either
+    (a library of sounds alone works without it).
     """
     text = text.strip()
     if not text:
         return []
     results: list[Result] = []
+    missing: ModelMissingError | None = None
     if not kinds or set(kinds) & {Kind.PHOTO.value, Kind.VIDEO.value}:
-        query = lib.image_text_encoder().encode_texts([text])[0]
-        visual_kinds = [k for k in (kinds or []) if k != Kind.SOUND.value] or None
-        results += _search_space(
-            lib, lib.image_collection, query, limit=limit, kinds=visual_kinds, folder=folder
-        )
-    if not kinds or Kind.SOUND.value in kinds:
+        try:
+            query = lib.image_text_encoder().encode_texts([text])[0]
+        except ModelMissingError as exc:
+            missing = exc
+        else:
+            visual_kinds = [k for k in (kinds or []) if k != Kind.SOUND.value] or None
+            results += _search_space(
+                lib, lib.image_collection, query, limit=limit, kinds=visual_kinds, folder=folder
+            )
+    if not kinds or set(kinds) & {Kind.SOUND.value, Kind.VIDEO.value}:
         sounds = _search_sounds_by_text(lib, text, limit=limit, folder=folder)
         seen = {r.file_id for r in results}
         # A video can match by its pictures and by its soundtrack: keep one entry, the better match.
@@ -203,6 +210,8 @@ def search_text(
                 mine.match = max(mine.match, s.match)
             elif not kinds or s.kind in kinds:
                 results.append(s)
+    if missing is not None and not results:
+        raise missing
     # Each kind's score is on its own scale; ``match`` puts them on one (see match_from_cosine).
     results.sort(key=lambda r: (-r.match, -r.score))
     return results[:limit]

@@ -59,10 +59,12 @@ class FoldersDialog(QDialog):
     """The library's folders with their file counts and state; add and remove folders.
 
     Signals:
-        foldersChanged(list): the library's folders after an add or a remove.
+        folderAdded(str): a folder joined the library (its absolute path).
+        folderRemoved(str): a folder left the library.
     """
 
-    foldersChanged = Signal(list)
+    folderAdded = Signal(str)
+    folderRemoved = Signal(str)
 
     def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -133,7 +135,7 @@ class FoldersDialog(QDialog):
     def add_folder(self, folder: str) -> None:
         """Add ``folder`` to the library; it is scanned and indexed in the background."""
         task = self.bridge.submit(self.bridge.service.add_folder(folder))
-        task.finished.connect(lambda _p: self._changed())
+        task.finished.connect(lambda path: (self.folderAdded.emit(str(path)), self.refresh()))
         task.errored.connect(lambda exc: self.message.setText(str(exc)))
 
     def _remove_selected(self) -> None:
@@ -152,12 +154,8 @@ class FoldersDialog(QDialog):
     def remove_folder(self, folder: str) -> None:
         """Forget ``folder``: its files leave the index (never the disk)."""
         task = self.bridge.submit(self.bridge.service.remove_folder(folder))
-        task.finished.connect(lambda _n: self._changed())
+        task.finished.connect(lambda _n: (self.folderRemoved.emit(folder), self.refresh()))
         task.errored.connect(lambda exc: self.message.setText(str(exc)))
-
-    def _changed(self) -> None:
-        self.bridge.call(q.library_folders).finished.connect(self.foldersChanged.emit)
-        self.refresh()
 
 
 class ErrorsDialog(QDialog):

@@ -41,10 +41,6 @@ def failures(lib: Any, limit: int = 5000) -> list[tuple[str, str]]:
     return [(r.path, r.error or "unknown error") for r in lib.catalog.in_state(cat.FAILED, limit=limit)]
 
 
-def library_folders(lib: Any) -> list[str]:
-    return list(lib.settings.folders)
-
-
 def set_keep_running_in_tray(lib: Any, value: bool) -> bool:
     """Save the setting; returns the new value."""
     lib.settings.keep_running_in_tray = bool(value)

@@ -179,7 +179,16 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.message)
         self.header.setText("")
 
+    def folder_added(self, folder: str) -> None:
+        if self.session is not None and folder not in self.session.folders:
+            self.set_folders([*self.session.folders, folder])
+
+    def folder_removed(self, folder: str) -> None:
+        if self.session is not None:
+            self.set_folders([f for f in self.session.folders if f != folder])
+
     def set_folders(self, folders: list[str]) -> None:
+        """The library's folders changed (added or removed here; the engine saved them)."""
         if self.session is not None:
             self.session.folders = list(folders)
         self.search_bar.set_folders(folders)

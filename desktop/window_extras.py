@@ -76,7 +76,8 @@ class LibraryMenus(QObject):
 
         if self.folders_dialog is None:
             self.folders_dialog = FoldersDialog(self.w.bridge, self.w)
-            self.folders_dialog.foldersChanged.connect(self.w.set_folders)
+            self.folders_dialog.folderAdded.connect(self.w.folder_added)
+            self.folders_dialog.folderRemoved.connect(self.w.folder_removed)
         self.folders_dialog.show()
         self.folders_dialog.raise_()
 
@@ -121,9 +122,7 @@ class LibraryMenus(QObject):
 
     def add_folder(self, folder: str) -> None:
         task = self.w.bridge.submit(self.w.bridge.service.add_folder(folder))
-        task.finished.connect(
-            lambda _p: self.w.bridge.call(q.library_folders).finished.connect(self.w.set_folders)
-        )
+        task.finished.connect(lambda path: self.w.folder_added(str(path)))
         task.errored.connect(lambda exc: self.w.status.set_message(str(exc)))
 
     # -- indexing --------------------------------------------------------------------------------------

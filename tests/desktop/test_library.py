@@ -21,9 +21,10 @@ def test_folders_dialog_adds_and_removes_with_counts(
     window.menus.show_folders()  # Library ▸ Folders…
     dialog = window.menus.folders_dialog
     assert isinstance(dialog, FoldersDialog) and dialog.isVisible()
-    with qtbot.waitSignal(dialog.foldersChanged, timeout=10_000) as sig:
+    with qtbot.waitSignal(dialog.folderAdded, timeout=10_000) as sig:
         dialog.add_folder(str(folder))
-    assert sig.args[0] == [str(folder)]
+    assert sig.args[0] == str(folder)
+    assert window.session.folders == [str(folder)]
     assert ("add_folder", (str(folder),), {}) in svc.calls
     assert window.search_bar.folder_box.findData(str(folder)) > 0  # the folder filter offers it
     # Files the indexer knows about show up per state.
@@ -36,9 +37,10 @@ def test_folders_dialog_adds_and_removes_with_counts(
         lambda: dialog.table.rowCount() == 1 and dialog.table.item(0, 1).text() == "8", timeout=10_000
     )
     assert table_rows(dialog.table) == [[str(folder), "8", "1", "1", "6 waiting"]]
-    with qtbot.waitSignal(dialog.foldersChanged, timeout=10_000) as sig:
+    with qtbot.waitSignal(dialog.folderRemoved, timeout=10_000):
         dialog.remove_folder(str(folder))
-    assert sig.args[0] == []
+    assert window.session.folders == []
+    assert window.search_bar.folder_box.count() == 1  # "All folders" only
     assert ("remove_folder", (str(folder),), {}) in svc.calls
     qtbot.waitUntil(lambda: dialog.table.rowCount() == 0, timeout=10_000)
 

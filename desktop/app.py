@@ -16,7 +16,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from desktop import ipc
 
@@ -55,7 +55,7 @@ def build(home: Path, opener: Callable[[], Any] | None = None, similar: Sequence
     server = IpcServer(home, window)
     window.ipc_server = server if server.listen() else None
     server.activateRequested.connect(window.bring_to_front)
-    server.similarRequested.connect(lambda paths: (window.bring_to_front(), window.find_similar(paths)))
+    server.similarRequested.connect(window.show_similar_from_elsewhere)
     window.finished.connect(server.close)
     window.finished.connect(lambda: shutil.rmtree(paste_dir, ignore_errors=True))
     if similar:
@@ -87,7 +87,9 @@ def run_app(argv: Sequence[str]) -> int:
 
     from desktop.icons import app_icon
 
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "lookalike"])
+    app = cast(
+        QApplication, QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "lookalike"])
+    )
     app.setApplicationName("Lookalike")
     app.setDesktopFileName("lookalike")
     app.setWindowIcon(app_icon())

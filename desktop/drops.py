@@ -47,7 +47,8 @@ def save_pasted_image(img: QImage, folder: Path) -> str:
     """
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"pasted-{next(_counter)}.png"
-    if not img.save(str(path), "PNG", 100):  # 100: no compression, so a big screenshot saves fast
+    # PNG from the suffix; quality 100 is no compression, so a big screenshot saves fast.
+    if not img.save(str(path), quality=100):
         raise OSError(f"could not write {path}")
     return str(path)
 

@@ -127,6 +127,14 @@ class FoldersDialog(QDialog):
         else:
             self.message.setText("")
 
+    def _on_added(self, path: Any) -> None:
+        self.folderAdded.emit(str(path))
+        self.refresh()
+
+    def _on_removed(self, folder: str) -> None:
+        self.folderRemoved.emit(folder)
+        self.refresh()
+
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add a folder to the library", str(Path.home()))
         if folder:
@@ -135,7 +143,7 @@ class FoldersDialog(QDialog):
     def add_folder(self, folder: str) -> None:
         """Add ``folder`` to the library; it is scanned and indexed in the background."""
         task = self.bridge.submit(self.bridge.service.add_folder(folder))
-        task.finished.connect(lambda path: (self.folderAdded.emit(str(path)), self.refresh()))
+        task.finished.connect(self._on_added)
         task.errored.connect(lambda exc: self.message.setText(str(exc)))
 
     def _remove_selected(self) -> None:
@@ -154,7 +162,7 @@ class FoldersDialog(QDialog):
     def remove_folder(self, folder: str) -> None:
         """Forget ``folder``: its files leave the index (never the disk)."""
         task = self.bridge.submit(self.bridge.service.remove_folder(folder))
-        task.finished.connect(lambda _n: (self.folderRemoved.emit(folder), self.refresh()))
+        task.finished.connect(lambda _n: self._on_removed(folder))
         task.errored.connect(lambda exc: self.message.setText(str(exc)))
 
 

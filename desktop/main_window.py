@@ -144,9 +144,13 @@ class MainWindow(QMainWindow):
         self.status.resumeRequested.connect(lambda: self.bridge.service and self.bridge.service.resume())
         self.status.errorsRequested.connect(self.menus.show_errors)
         focus = QAction(self)
-        focus.setShortcuts([QKeySequence.StandardKey.Find, QKeySequence("Ctrl+L")])
-        focus.triggered.connect(lambda: (self.search_bar.field.setFocus(), self.search_bar.field.selectAll()))
+        focus.setShortcuts([QKeySequence(QKeySequence.StandardKey.Find), QKeySequence("Ctrl+L")])
+        focus.triggered.connect(self.focus_search)
         self.addAction(focus)
+
+    def focus_search(self) -> None:
+        self.search_bar.field.setFocus()
+        self.search_bar.field.selectAll()
 
     # -- library ---------------------------------------------------------------------------------------
 
@@ -196,12 +200,10 @@ class MainWindow(QMainWindow):
             self._show_idle()
 
     def _on_progress(self, p: Any) -> None:
-        was_busy = getattr(self.status, "busy", False)
+        was_busy = self.status.busy
         self.status.set_progress(p)
-        busy = getattr(p, "state", "idle") in ("scanning", "indexing")
-        self.status.busy = busy
         # Indexing just finished: show what it added, unless the user is looking at a result.
-        if was_busy and not busy and not self.view.selectionModel().hasSelection():
+        if was_busy and not self.status.busy and not self.view.selectionModel().hasSelection():
             self.searches.rerun()
 
     # -- searching -------------------------------------------------------------------------------------
@@ -324,6 +326,11 @@ class MainWindow(QMainWindow):
         )
         self.raise_()
         self.activateWindow()
+
+    def show_similar_from_elsewhere(self, paths: list[str]) -> None:
+        """A request from another launch (file manager, command line): come to the front and search."""
+        self.bring_to_front()
+        self.find_similar(paths)
 
     def choose_similar_file(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Find items similar to…")

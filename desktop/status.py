@@ -87,6 +87,8 @@ class IndexStatus(QWidget):
         layout.addWidget(self.errors_button)
         layout.addWidget(self.pause_button)
         self.paused = False
+        #: Scanning or indexing now.
+        self.busy = False
 
     def set_progress(self, p: Any) -> None:
         self.label.setText(describe(p))
@@ -96,6 +98,7 @@ class IndexStatus(QWidget):
             self.label.setText(f"{describe(p)} · ⚠ {warnings[-1]}")
         state = _get(p, "state", "idle")
         self.paused = state == "paused"
+        self.busy = state in ("starting", "scanning", "indexing")
         self.pause_button.setText("Resume" if self.paused else "Pause")
         self.pause_button.setVisible(state in ("scanning", "indexing", "paused"))
         failed = int(_get(p, "failed_total", 0) or 0)

@@ -166,14 +166,16 @@ class TrayKeeper(QObject):
             self._menu = menu
             self.icon.setContextMenu(menu)
             self.icon.activated.connect(lambda _reason: self.w.bring_to_front())
-            self.w.bridge.progressed.connect(
-                lambda p: self.icon and self.icon.setToolTip(f"Lookalike — {describe(p)}")
-            )
+            self.w.bridge.progressed.connect(self._on_progress)
         self.icon.show()
         self.icon.showMessage(
             "Lookalike", "Still indexing in the background. Quit from this icon's menu.", app_icon(), 4000
         )
         return True
+
+    def _on_progress(self, p: Any) -> None:
+        if self.icon is not None:
+            self.icon.setToolTip(f"Lookalike — {describe(p)}")
 
     def hide(self) -> None:
         if self.icon is not None:

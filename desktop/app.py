@@ -98,7 +98,26 @@ def run_app(argv: Sequence[str]) -> int:
     if window.ipc_server is None and ipc.forward_to_running_app(request, home=home):
         return 0  # another app started on this library at the same moment: it has the request now
     window.finished.connect(app.quit)
+    _quit_on_signals(window)
     window.show()
     app.processEvents()  # the first paint, before the engine's imports compete for the interpreter
     QTimer.singleShot(0, window.bridge.open)
     return int(app.exec())
+
+
+def _quit_on_signals(window: Any) -> None:
+    """SIGTERM (logout, ``kill``) and Ctrl+C quit like the window's Quit: the service writes what it
+    has and stops. Python handles signals only between bytecodes, so a timer wakes it up regularly
+    while Qt's event loop (C++) runs."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    def handler(_signum: int, _frame: Any) -> None:
+        window.quit_app()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)

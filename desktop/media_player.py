@@ -9,7 +9,6 @@ look at.
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
@@ -60,7 +59,6 @@ class InlinePlayer(QWidget):
         self.slider.sliderMoved.connect(self._player.setPosition)
         self._player.durationChanged.connect(lambda d: self.slider.setRange(0, int(d)))
         self._player.positionChanged.connect(self._on_position)
-        self._player.mediaStatusChanged.connect(self._on_status)
         self._player.errorOccurred.connect(lambda _e, msg: self.failed.emit(msg or "cannot play this file"))
         row = QHBoxLayout()
         row.addWidget(self.play_button)
@@ -73,21 +71,21 @@ class InlinePlayer(QWidget):
     def play(self, path: str, *, start: float = 0.0, video: bool = True) -> None:
         """Play ``path`` from ``start`` seconds (the matched moment)."""
         self.video.setVisible(video)
+        self._player.stop()
+        # Seek on the first position report: a seek made while the media loads is lost when playback
+        # begins, and the status signals of the previous file still arrive after setSource.
         self._start_ms = int(start * 1000)
         self._player.setSource(QUrl.fromLocalFile(path))
         self._player.play()
         self.play_button.setText("Pause")
 
     def _on_position(self, ms: int) -> None:
+        if self._start_ms and self._player.isSeekable():
+            start, self._start_ms = self._start_ms, 0
+            self._player.setPosition(start)
+            return
         if not self.slider.isSliderDown():
             self.slider.setValue(int(ms))
-
-    def _on_status(self, status: Any) -> None:
-        from PySide6.QtMultimedia import QMediaPlayer
-
-        if status == QMediaPlayer.MediaStatus.LoadedMedia and self._start_ms:
-            self._player.setPosition(self._start_ms)
-            self._start_ms = 0
 
     def toggle(self) -> None:
         from PySide6.QtMultimedia import QMediaPlayer
@@ -100,5 +98,6 @@ class InlinePlayer(QWidget):
             self.play_button.setText("Pause")
 
     def stop(self) -> None:
+        self._start_ms = 0
         self._player.stop()
         self._player.setSource(QUrl())

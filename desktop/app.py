@@ -57,6 +57,10 @@ def build(home: Path, opener: Callable[[], Any] | None = None, similar: Sequence
     server.activateRequested.connect(window.bring_to_front)
     server.similarRequested.connect(window.show_similar_from_elsewhere)
     window.finished.connect(server.close)
+    # A window whose library would not open (another process has it) must not take requests it cannot
+    # answer: `lookalike similar` then falls back to the command line. Listening again on a retry.
+    window.bridge.openFailed.connect(lambda _r: server.close())
+    window.bridge.opened.connect(lambda _s: server.is_listening or server.listen())
     window.finished.connect(lambda: shutil.rmtree(paste_dir, ignore_errors=True))
     if similar:
         window.find_similar([str(Path(p).resolve()) for p in similar])  # runs once the library is open

@@ -122,6 +122,8 @@ class EngineBridge(QObject):
         self._closing = False
         self._opening = False
         self._stop_timeout = 30.0
+        #: Why the last open failed (for people), or None.
+        self.open_error: str | None = None
 
     @property
     def service(self) -> Any:
@@ -133,16 +135,20 @@ class EngineBridge(QObject):
 
     def open(self) -> None:
         """Open the library on a background thread; ``opened`` or ``openFailed`` follows."""
+        if self._opening or self.session is not None or self._closing:
+            return
         self._opening = True
+        self.open_error = None
         task = Task(run_in_thread(self._opener, "lookalike-open"), self)
         task.finished.connect(self._on_opened)
         task.errored.connect(self._on_open_failed)
 
     def _on_open_failed(self, exc: BaseException) -> None:
         self._opening = False
+        self.open_error = str(exc) or exc.__class__.__name__
         if self._closing:
             self.stopped.emit()
-        self.openFailed.emit(str(exc) or exc.__class__.__name__)
+        self.openFailed.emit(self.open_error)
 
     def _on_opened(self, session: Any) -> None:
         self._opening = False

@@ -45,6 +45,12 @@ def folder_state(info: q.FolderInfo, progress: Any) -> str:
     return "up to date"
 
 
+def _progress_key(p: Any) -> tuple:
+    """What in a progress snapshot changes the folders' counts or states."""
+    names = ("state", "indexed_total", "failed_total", "queued", "offline_folders")
+    return tuple(getattr(p, n, None) for n in names)
+
+
 def _table(headers: list[str], parent: QWidget) -> QTableWidget:
     t = QTableWidget(0, len(headers), parent)
     t.setHorizontalHeaderLabels(headers)
@@ -89,7 +95,8 @@ class FoldersDialog(QDialog):
         layout.addWidget(buttons)
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
-        self._timer.timeout.connect(self.refresh)
+        self._timer.timeout.connect(self._refresh_if_changed)
+        self._seen: Any = None
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
@@ -100,9 +107,15 @@ class FoldersDialog(QDialog):
         self._timer.stop()
         super().hideEvent(event)
 
+    def _refresh_if_changed(self) -> None:
+        """Ask the engine again only when indexing moved on (each ask reads the folders' rows)."""
+        if _progress_key(self.bridge.last_progress) != self._seen:
+            self.refresh()
+
     def refresh(self) -> None:
         if not self.bridge.is_open:
             return
+        self._seen = _progress_key(self.bridge.last_progress)
         self.bridge.call(q.folder_infos).finished.connect(self._fill)
 
     def _fill(self, infos: list[q.FolderInfo]) -> None:

@@ -105,6 +105,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.preview)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([850, 330])
         central = QWidget(self)
         outer = QVBoxLayout(central)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -164,7 +165,11 @@ class MainWindow(QMainWindow):
             self._show_idle()
 
     def _on_open_failed(self, reason: str) -> None:
-        self.message.show_message(f"<b>The library could not be opened.</b><br>{html.escape(reason)}")
+        self.stack.setCurrentWidget(self.message)
+        self.message.show_message(
+            f"<b>The library could not be opened.</b><br>{html.escape(reason)}", "Try again", self.bridge.open
+        )
+        self.header.setText("")
         self.status.set_message("Library not open")
 
     def _show_idle(self) -> None:

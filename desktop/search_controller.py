@@ -67,6 +67,7 @@ class SearchController(QObject):
         self._task: Task | None = None
         self._waiting: Query | None = None
         bridge.opened.connect(self._on_opened)
+        bridge.openFailed.connect(self._on_open_failed)
 
     def search(self, query: Query) -> None:
         """Run ``query``, superseding any query still running."""
@@ -79,7 +80,10 @@ class SearchController(QObject):
             self.cleared.emit()
             return
         if not self.bridge.is_open:
-            self._waiting = query
+            if self.bridge.open_error is not None:
+                self.failed.emit(query, self.bridge.open_error)
+                return
+            self._waiting = query  # runs once the library is open
             self.started.emit(query)
             return
         kw: dict[str, Any] = {"limit": LIMIT}
@@ -110,6 +114,11 @@ class SearchController(QObject):
         if self._waiting is not None:
             q, self._waiting = self._waiting, None
             self.search(q)
+
+    def _on_open_failed(self, reason: str) -> None:
+        if self._waiting is not None:
+            q, self._waiting = self._waiting, None
+            self.failed.emit(q, reason)
 
     def _on_results(self, query: Query, results: list[Any]) -> None:
         if query is not self.query:

@@ -19,6 +19,8 @@ from PySide6.QtCore import QObject, QRunnable, QSize, QThreadPool, Signal, Slot
 from PySide6.QtGui import QImage, QImageReader, QPixmap
 
 THUMB_SIDE = 256
+#: Screen-sized preview images kept in memory (the tiles' thumbnails have their own, larger budget).
+PREVIEWS_KEPT = 6
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ class ThumbnailLoader(QObject):
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(threads)
         self._memory: OrderedDict[str, QPixmap] = OrderedDict()
+        self._previews: OrderedDict[str, QPixmap] = OrderedDict()
         self._memory_items = memory_items
         self._pending: set[str] = set()
         self._failed: set[str] = set()
@@ -144,9 +147,10 @@ class ThumbnailLoader(QObject):
         self._produced.connect(self._on_produced)
 
     def cached(self, key: str) -> QPixmap | None:
-        pm = self._memory.get(key)
+        cache = self._previews if key.startswith("preview:") else self._memory
+        pm = cache.get(key)
         if pm is not None:
-            self._memory.move_to_end(key)
+            cache.move_to_end(key)
         return pm
 
     def has_failed(self, key: str) -> bool:
@@ -154,7 +158,7 @@ class ThumbnailLoader(QObject):
 
     def request(self, req: ThumbRequest) -> None:
         """Load ``req`` unless it is cached, failed before, or already on its way."""
-        if req.key in self._memory or req.key in self._pending or req.key in self._failed:
+        if self.cached(req.key) is not None or req.key in self._pending or req.key in self._failed:
             return
         self._pending.add(req.key)
         # Priority only grows: the latest request (a row now on screen) starts first.
@@ -176,7 +180,13 @@ class ThumbnailLoader(QObject):
             self.failed.emit(key)
             return
         pm = QPixmap.fromImage(img)
-        self._memory[key] = pm
-        while len(self._memory) > self._memory_items:
-            self._memory.popitem(last=False)
+        # Previews are screen-sized (megabytes each): only the last few stay, apart from the tiles.
+        cache, limit = (
+            (self._previews, PREVIEWS_KEPT)
+            if key.startswith("preview:")
+            else (self._memory, self._memory_items)
+        )
+        cache[key] = pm
+        while len(cache) > limit:
+            cache.popitem(last=False)
         self.loaded.emit(key, pm)

@@ -130,3 +130,24 @@ def test_a_query_typed_before_the_library_opens_runs_when_it_does(
     with qtbot.waitSignal(w.bridge.opened, timeout=30_000):
         w.bridge.open()
     qtbot.waitUntil(lambda: "search_text" in w.bridge.service.names(), timeout=10_000)
+
+
+def test_a_busy_library_is_explained_and_can_be_retried(
+    qtbot: Any, make_window: Any, home: Path, photos: list[Path]
+) -> None:
+    from desktop import ipc
+    from engine.library import Library
+
+    holder = Library.open(home)  # `lookalike index` running in another process, say
+    w = make_window(home, open_library=False)
+    w.search_text("early")
+    with qtbot.waitSignal(w.bridge.openFailed, timeout=30_000):
+        w.bridge.open()
+    assert "open in another Lookalike process" in w.message.label.text()
+    # The waiting query is answered with the reason, and requests go to the command line instead.
+    assert w.stack.currentWidget() is w.message and not w.ipc_server.is_listening
+    assert ipc.forward_to_running_app([], home=home) is False
+    holder.close()
+    with qtbot.waitSignal(w.bridge.opened, timeout=30_000):
+        w.message.button.click()  # "Try again"
+    assert w.ipc_server.is_listening

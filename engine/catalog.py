@@ -113,11 +113,17 @@ class Catalog:
                 f"this version reads up to {SCHEMA_VERSION}. Update Lookalike."
             )
         while version < SCHEMA_VERSION:
-            # One script per step, version bump included, so a crash mid-upgrade redoes the whole step.
-            with self._lock:
-                self._db.executescript(
-                    f"BEGIN IMMEDIATE;\n{_MIGRATIONS[version]}\nPRAGMA user_version={version + 1};\nCOMMIT;"
-                )
+            # One transaction per step, version bump included, so a crash mid-upgrade redoes the whole
+            # step. The version is read again under the write lock: another process (the indexer this
+            # one is watching, say) may have upgraded the file meanwhile.
+            with self._tx():
+                version = self._db.execute("PRAGMA user_version").fetchone()[0]
+                if version >= SCHEMA_VERSION:
+                    break
+                for statement in _MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={version + 1}")
             version += 1
 
     def _tx(self) -> _Transaction:

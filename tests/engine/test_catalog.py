@@ -1,0 +1,96 @@
+"""The catalog: schema upgrades, concurrent opening, name search, moves."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from engine.catalog import INDEXED, PENDING, SCHEMA_VERSION, Catalog
+from engine.errors import LookalikeError
+
+
+def _open_and_add(path: str, name: str) -> None:
+    c = Catalog(Path(path))
+    c.add(f"/photos/{name}.jpg", 1, 1.0, "photo")
+    c.close()
+
+
+def test_processes_opening_a_new_catalog_at_once_all_succeed(tmp_path: Path) -> None:
+    db = str(tmp_path / "catalog.sqlite")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_open_and_add, args=(db, f"p{i}")) for i in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    c = Catalog(Path(db))
+    assert c.counts() == {("photo", PENDING): 4}
+
+
+def test_an_old_catalog_is_upgraded_and_keeps_its_rows(tmp_path: Path) -> None:
+    db = tmp_path / "catalog.sqlite"
+    # A version-1 catalog, as the first release wrote it.
+    con = sqlite3.connect(db)
+    con.executescript(
+        """
+        CREATE TABLE files (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE, size INTEGER NOT NULL,
+            mtime REAL NOT NULL, hash TEXT, kind TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending',
+            error TEXT, model TEXT, added_at REAL NOT NULL, indexed_at REAL);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+        INSERT INTO files(path, size, mtime, kind, state, added_at) VALUES ('/a/old.jpg', 5, 2.0, 'photo', 'indexed', 1);
+        PRAGMA user_version=1;
+        """
+    )
+    con.close()
+    c = Catalog(db)
+    row = c.by_path("/a/old.jpg")
+    assert row is not None and row.state == INDEXED and row.duration is None
+    assert c._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_newer_catalog_is_refused_with_a_reason(tmp_path: Path) -> None:
+    db = tmp_path / "catalog.sqlite"
+    con = sqlite3.connect(db)
+    con.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    con.close()
+    with pytest.raises(LookalikeError, match="newer Lookalike"):
+        Catalog(db)
+
+
+def test_not_a_database_is_refused_with_a_reason(tmp_path: Path) -> None:
+    db = tmp_path / "catalog.sqlite"
+    db.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(LookalikeError, match="Cannot open the catalog"):
+        Catalog(db)
+
+
+def test_names_are_searchable_and_follow_renames(tmp_path: Path) -> None:
+    c = Catalog(tmp_path / "catalog.sqlite")
+    fid = c.add("/photos/Birthday_party 2024.jpg", 1, 1.0, "photo")
+    c.add("/photos/beach.jpg", 1, 1.0, "photo")
+    assert c.search_names("birthday") == [fid]
+    assert c.search_names("birth") == [fid]  # prefix on the last word, as the user types
+    c.move(fid, "/photos/cake.jpg", 1, 1.0)
+    assert c.search_names("birthday") == []
+    assert c.search_names("cake") == [fid]
+
+
+def test_a_move_onto_an_existing_row_reports_the_dropped_row(tmp_path: Path) -> None:
+    c = Catalog(tmp_path / "catalog.sqlite")
+    a = c.add("/p/a.jpg", 1, 1.0, "photo")
+    b = c.add("/p/b.jpg", 2, 1.0, "photo")
+    dropped = c.move_many([(a, "/p/b.jpg", 1, 1.0)])
+    assert dropped == [b]
+    assert c.get(b) is None and c.by_path("/p/b.jpg").id == a  # type: ignore[union-attr]
+
+
+def test_paths_with_like_wildcards_stay_inside_their_folder(tmp_path: Path) -> None:
+    c = Catalog(tmp_path / "catalog.sqlite")
+    inside = c.add("/p/100%_real/x.jpg", 1, 1.0, "photo")
+    c.add("/p/100a_real/y.jpg", 1, 1.0, "photo")
+    c.add("/p/100%_real2/z.jpg", 1, 1.0, "photo")
+    assert [r.id for r in c.under("/p/100%_real")] == [inside]

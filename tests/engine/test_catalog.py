@@ -41,7 +41,8 @@ def test_an_old_catalog_is_upgraded_and_keeps_its_rows(tmp_path: Path) -> None:
             mtime REAL NOT NULL, hash TEXT, kind TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending',
             error TEXT, model TEXT, added_at REAL NOT NULL, indexed_at REAL);
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
-        INSERT INTO files(path, size, mtime, kind, state, added_at) VALUES ('/a/old.jpg', 5, 2.0, 'photo', 'indexed', 1);
+        INSERT INTO files(path, size, mtime, kind, state, added_at)
+            VALUES ('/a/old.jpg', 5, 2.0, 'photo', 'indexed', 1);
         PRAGMA user_version=1;
         """
     )

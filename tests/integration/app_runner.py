@@ -73,7 +73,8 @@ def start_app(env: dict[str, str], cwd: Path) -> subprocess.Popen:
 
 
 def stop_app(proc: subprocess.Popen, timeout: float = 60) -> None:
-    """Quit the app as its Quit does (the probe maps SIGTERM to it); kill it if it hangs."""
+    """Quit the app with SIGTERM, which it handles like its Quit (service stopped, library closed);
+    kill it if it hangs."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -9,9 +9,6 @@ the window it builds appends one JSON line to FILE per event:
 - ``{"event": "results", "t": …, "paths": […], "rows": N, "top": [...], "search_s": …}`` once the answer
   is in the window's result model and the window has processed the paint events it caused.
 
-SIGTERM makes the app quit as the user's Quit does (service stopped, library closed), so a test or bench
-can end it without leaving a half-written index behind.
-
 ``t`` is ``time.monotonic()``, which on Linux is one clock for every process, so the bench and the
 tests compare it with their own readings. Nothing happens without ``LOOKALIKE_PROBE``; the hook is an
 import-time finder so processes that never import ``desktop.app`` (the forwarding client) pay nothing.
@@ -37,9 +34,6 @@ def _write(event: str, **fields: Any) -> None:
 
 
 def _instrument(window: Any) -> Any:
-    import signal
-
-    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     started: dict[int, float] = {}
@@ -69,11 +63,6 @@ def _instrument(window: Any) -> Any:
     window.bridge.opened.connect(lambda _s: _write("opened"))
     window.bridge.openFailed.connect(lambda reason: _write("open_failed", reason=reason))
     window.finished.connect(lambda: _write("finished"))
-    # Python runs signal handlers between bytecodes only: a timer keeps some running in the event loop.
-    tick = QTimer(window)
-    tick.timeout.connect(lambda: None)
-    tick.start(100)
-    signal.signal(signal.SIGTERM, lambda *_: QTimer.singleShot(0, window.quit_app))
     return window
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
+from desktop.qt_compat import emit
+
 
 class Task(QObject):
     """One piece of engine work, seen from the GUI thread.
@@ -47,7 +49,7 @@ class Task(QObject):
     def _emit_done(self) -> None:
         # RuntimeError: the Task was deleted with its parent (app closing), so nobody is listening.
         with contextlib.suppress(RuntimeError):
-            self._done.emit()
+            emit(self._done)
 
     def discard(self) -> None:
         """Forget this task: its result or error is dropped, and the work is cancelled if not started."""
@@ -68,9 +70,9 @@ class Task(QObject):
         if not self.discarded and not self.future.cancelled():
             exc = self.future.exception()
             if exc is None:
-                self.finished.emit(self.future.result())
+                emit(self.finished, self.future.result())
             else:
-                self.errored.emit(exc)
+                emit(self.errored, exc)
         self.deleteLater()
 
 
@@ -147,8 +149,8 @@ class EngineBridge(QObject):
         self._opening = False
         self.open_error = str(exc) or exc.__class__.__name__
         if self._closing:
-            self.stopped.emit()
-        self.openFailed.emit(self.open_error)
+            emit(self.stopped)
+        emit(self.openFailed, self.open_error)
 
     def _on_opened(self, session: Any) -> None:
         self._opening = False
@@ -158,7 +160,7 @@ class EngineBridge(QObject):
             return
         self._timer.start()
         self.poll_progress()
-        self.opened.emit(session)
+        emit(self.opened, session)
 
     # -- work ------------------------------------------------------------------------------------------
 
@@ -190,7 +192,7 @@ class EngineBridge(QObject):
         snap = self.session.service.progress()
         if snap != self._last_progress:
             self._last_progress = snap
-            self.progressed.emit(snap)
+            emit(self.progressed, snap)
 
     @property
     def last_progress(self) -> Any:
@@ -209,11 +211,11 @@ class EngineBridge(QObject):
         if self.session is not None:
             self._stop_service()
         elif not self._opening:
-            QTimer.singleShot(0, self.stopped.emit)
+            QTimer.singleShot(0, lambda: emit(self.stopped))
         # else: _on_opened / _on_open_failed finish the job when the open completes.
 
     def _stop_service(self) -> None:
         session, timeout = self.session, self._stop_timeout
         task = Task(run_in_thread(lambda: session.close(timeout), "lookalike-stop"), self)
-        task.finished.connect(lambda _r: self.stopped.emit())
-        task.errored.connect(lambda _e: self.stopped.emit())
+        task.finished.connect(lambda _r: emit(self.stopped))
+        task.errored.connect(lambda _e: emit(self.stopped))

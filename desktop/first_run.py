@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from desktop.bridge import Task, run_in_thread
 from desktop.format import format_size
+from desktop.qt_compat import emit
 
 
 @dataclass
@@ -231,7 +232,7 @@ class ModelsDialog(QDialog):
             self.status.setText("All models are installed. Indexing starts now.")
             self.download_button.setEnabled(False)
             self.later_button.setText("Close")
-        self.modelsInstalled.emit(list(ids))
+        emit(self.modelsInstalled, list(ids))
 
     def _on_failed(self, exc: Any) -> None:
         self._finish()

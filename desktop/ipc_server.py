@@ -9,6 +9,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from desktop import ipc
+from desktop.qt_compat import emit
 
 
 class IpcServer(QObject):
@@ -90,6 +91,6 @@ class IpcServer(QObject):
             return
         self._reply(sock, True)
         if msg["cmd"] == "similar":
-            self.similarRequested.emit(list(msg["files"]))
+            emit(self.similarRequested, list(msg["files"]))
         else:
-            self.activateRequested.emit()
+            emit(self.activateRequested)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from desktop import library_queries as q
 from desktop.bridge import EngineBridge
 from desktop.format import format_count
+from desktop.qt_compat import emit
 
 REFRESH_MS = 3000
 
@@ -141,11 +142,11 @@ class FoldersDialog(QDialog):
             self.message.setText("")
 
     def _on_added(self, path: Any) -> None:
-        self.folderAdded.emit(str(path))
+        emit(self.folderAdded, str(path))
         self.refresh()
 
     def _on_removed(self, folder: str) -> None:
-        self.folderRemoved.emit(folder)
+        emit(self.folderRemoved, folder)
         self.refresh()
 
     def _choose_folder(self) -> None:
@@ -232,5 +233,5 @@ class ErrorsDialog(QDialog):
         task.finished.connect(self._on_retried)
 
     def _on_retried(self, n: int) -> None:
-        self.retried.emit(int(n))
+        emit(self.retried, int(n))
         self.refresh()

@@ -23,6 +23,7 @@ from desktop import drops, file_actions
 from desktop.bridge import EngineBridge
 from desktop.icons import app_icon
 from desktop.preview import PreviewPane
+from desktop.qt_compat import emit
 from desktop.result_model import ResultModel
 from desktop.result_view import ResultView
 from desktop.search_bar import SearchBar
@@ -363,4 +364,4 @@ class MainWindow(QMainWindow):
     def _on_stopped(self) -> None:
         self.loader.wait(5000)
         self.is_finished = True
-        self.finished.emit()
+        emit(self.finished)

@@ -14,6 +14,8 @@ from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QSlider, QVBoxLayout, QWidget
 
+from desktop.qt_compat import emit
+
 
 @functools.cache
 def multimedia_available() -> bool:
@@ -59,7 +61,7 @@ class InlinePlayer(QWidget):
         self.slider.sliderMoved.connect(self._player.setPosition)
         self._player.durationChanged.connect(lambda d: self.slider.setRange(0, int(d)))
         self._player.positionChanged.connect(self._on_position)
-        self._player.errorOccurred.connect(lambda _e, msg: self.failed.emit(msg or "cannot play this file"))
+        self._player.errorOccurred.connect(lambda _e, msg: emit(self.failed, msg or "cannot play this file"))
         row = QHBoxLayout()
         row.addWidget(self.play_button)
         row.addWidget(self.slider, 1)

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QFormLayout, QLabel, QPushButton, QSizePolicy, QVB
 from desktop import media_player, relevance
 from desktop.format import format_date, format_duration, format_size
 from desktop.glyphs import draw_photo, draw_play, draw_wave
+from desktop.qt_compat import emit
 from desktop.result_model import thumb_request
 from desktop.thumbnails import ThumbnailLoader, ThumbRequest
 
@@ -171,7 +172,7 @@ class PreviewPane(QWidget):
 
     def open_externally(self) -> None:
         if self.result is not None and media_player.open_externally(self.result.path):
-            self.openedExternally.emit(self.result.path)
+            emit(self.openedExternally, self.result.path)
 
     def stop(self) -> None:
         if self._player is not None:

@@ -16,6 +16,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 
 from desktop import relevance
 from desktop.format import format_duration
+from desktop.qt_compat import emit, no_data
 from desktop.thumbnails import ThumbnailLoader, ThumbRequest, photo_key
 from engine.thumbnails import moment_key
 
@@ -94,6 +95,10 @@ class ResultModel(QAbstractListModel):
         return 0 if parent.isValid() else len(self._results)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        value = self._value(index, role)
+        return no_data() if value is None else value
+
+    def _value(self, index: Index, role: int) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._results):
             return None
         r = self._results[index.row()]
@@ -154,4 +159,4 @@ class ResultModel(QAbstractListModel):
     def _on_thumbnail(self, key: str, *_: Any) -> None:
         for row in self._rows_by_key.get(key, []):
             idx = self.index(row, 0)
-            self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
+            emit(self.dataChanged, idx, idx, [Qt.ItemDataRole.DecorationRole])

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import drops
+from desktop.qt_compat import emit
 
 DEBOUNCE_MS = 250
 KINDS = (("photo", "Photos"), ("video", "Video moments"), ("sound", "Sounds"))
@@ -52,7 +53,7 @@ class SearchField(QLineEdit):
         except OSError:
             return False
         if paths:
-            self.filesPasted.emit(paths)
+            emit(self.filesPasted, paths)
             return True
         return False
 
@@ -85,12 +86,12 @@ class DropZone(QLabel):
         paths = drops.query_paths(event.mimeData(), self.paste_dir)
         if paths:
             event.acceptProposedAction()
-            self.filesDropped.emit(paths)
+            emit(self.filesDropped, paths)
 
     def mousePressEvent(self, event: Any) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Find items similar to…")
         if files:
-            self.filesDropped.emit(files)
+            emit(self.filesDropped, files)
 
 
 class SearchBar(QWidget):
@@ -136,7 +137,7 @@ class SearchBar(QWidget):
         self.folder_box.setMinimumContentsLength(14)
         self.folder_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.set_folders([])
-        self.folder_box.currentIndexChanged.connect(lambda _i: self.filtersChanged.emit())
+        self.folder_box.currentIndexChanged.connect(lambda _i: emit(self.filtersChanged))
         layout.addWidget(self.folder_box, 1)
         self.drop_zone = DropZone(paste_dir, self)
         self.drop_zone.filesDropped.connect(self.similarRequested)
@@ -144,7 +145,7 @@ class SearchBar(QWidget):
 
     def _emit_text(self) -> None:
         self._debounce.stop()
-        self.textSearched.emit(self.text())
+        emit(self.textSearched, self.text())
 
     def _on_kind_toggled(self, _checked: bool) -> None:
         if not any(b.isChecked() for b in self.kind_buttons.values()):
@@ -153,7 +154,7 @@ class SearchBar(QWidget):
             if isinstance(sender, QToolButton):
                 sender.setChecked(True)
             return
-        self.filtersChanged.emit()
+        emit(self.filtersChanged)
 
     def text(self) -> str:
         return self.field.text().strip()
@@ -180,4 +181,4 @@ class SearchBar(QWidget):
         self.folder_box.setCurrentIndex(max(0, idx))
         self.folder_box.blockSignals(False)
         if current and idx < 0:
-            self.filtersChanged.emit()
+            emit(self.filtersChanged)

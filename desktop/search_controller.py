@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Signal
 
 from desktop import relevance
 from desktop.bridge import EngineBridge, Task
+from desktop.qt_compat import emit
 
 LIMIT = 500
 
@@ -77,14 +78,14 @@ class SearchController(QObject):
         self.query = query
         if query.empty:
             self._waiting = None
-            self.cleared.emit()
+            emit(self.cleared)
             return
         if not self.bridge.is_open:
             if self.bridge.open_error is not None:
-                self.failed.emit(query, self.bridge.open_error)
+                emit(self.failed, query, self.bridge.open_error)
                 return
             self._waiting = query  # runs once the library is open
-            self.started.emit(query)
+            emit(self.started, query)
             return
         kw: dict[str, Any] = {"limit": LIMIT}
         if query.kinds:
@@ -97,12 +98,12 @@ class SearchController(QObject):
             else:
                 task = self.bridge.search_text(query.text, **kw)
         except Exception as exc:  # the service refused (stopping): same as a failed search
-            self.failed.emit(query, str(exc))
+            emit(self.failed, query, str(exc))
             return
         self._task = task
         task.finished.connect(lambda results, q=query: self._on_results(q, results))
         task.errored.connect(lambda exc, q=query: self._on_error(q, exc))
-        self.started.emit(query)
+        emit(self.started, query)
 
     def rerun(self) -> None:
         """Search the current query again (the filters changed, or the library did)."""
@@ -118,17 +119,17 @@ class SearchController(QObject):
     def _on_open_failed(self, reason: str) -> None:
         if self._waiting is not None:
             q, self._waiting = self._waiting, None
-            self.failed.emit(q, reason)
+            emit(self.failed, q, reason)
 
     def _on_results(self, query: Query, results: list[Any]) -> None:
         if query is not self.query:
             return
         self._task = None
         good, weak = relevance.split_by_floor(results, query.mode, enabled=self.floor_enabled)
-        self.answered.emit(Answer(query, list(results), good, weak))
+        emit(self.answered, Answer(query, list(results), good, weak))
 
     def _on_error(self, query: Query, exc: Any) -> None:
         if query is not self.query:
             return
         self._task = None
-        self.failed.emit(query, str(exc) or exc.__class__.__name__)
+        emit(self.failed, query, str(exc) or exc.__class__.__name__)

@@ -11,6 +11,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
 from desktop.format import format_count, format_eta
+from desktop.qt_compat import emit
 
 
 def _get(p: Any, name: str, default: Any = None) -> Any:
@@ -109,4 +110,4 @@ class IndexStatus(QWidget):
         self.label.setText(text)
 
     def _on_pause_clicked(self) -> None:
-        (self.resumeRequested if self.paused else self.pauseRequested).emit()
+        emit(self.resumeRequested if self.paused else self.pauseRequested)

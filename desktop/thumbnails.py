@@ -18,6 +18,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QRunnable, QSize, QThreadPool, Signal, Slot
 from PySide6.QtGui import QImage, QImageReader, QPixmap
 
+from desktop.qt_compat import emit
+
 THUMB_SIDE = 256
 #: Screen-sized preview images kept in memory (the tiles' thumbnails have their own, larger budget).
 PREVIEWS_KEPT = 6
@@ -111,7 +113,7 @@ class _Job(QRunnable):
         except Exception:  # unreadable photo, full disk: the tile keeps its icon
             img = QImage()
         with contextlib.suppress(RuntimeError):  # the loader is gone (app closing)
-            self.loader._produced.emit(self.req.key, img)
+            emit(self.loader._produced, self.req.key, img)
 
 
 class ThumbnailLoader(QObject):
@@ -177,7 +179,7 @@ class ThumbnailLoader(QObject):
         self._pending.discard(key)
         if img.isNull():
             self._failed.add(key)
-            self.failed.emit(key)
+            emit(self.failed, key)
             return
         pm = QPixmap.fromImage(img)
         # Previews are screen-sized (megabytes each): only the last few stay, apart from the tiles.
@@ -189,4 +191,4 @@ class ThumbnailLoader(QObject):
         cache[key] = pm
         while len(cache) > limit:
             cache.popitem(last=False)
-        self.loaded.emit(key, pm)
+        emit(self.loaded, key, pm)

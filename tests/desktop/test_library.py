@@ -32,7 +32,7 @@ def test_folders_dialog_adds_and_removes_with_counts(
     ids = lib.catalog.add_many([(str(p), p.stat().st_size, p.stat().st_mtime, "photo") for p in photos])
     lib.catalog.mark_indexed(ids[0], digest=None, model="m")
     lib.catalog.mark_failed(ids[1], "truncated image (the file ends early)")
-    dialog.show()
+    svc.set_progress(indexed_total=1, failed_total=1)  # indexing moved on: the dialog asks again
     qtbot.waitUntil(
         lambda: dialog.table.rowCount() == 1 and dialog.table.item(0, 1).text() == "8", timeout=10_000
     )

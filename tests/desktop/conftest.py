@@ -18,6 +18,16 @@ from tests.media import make_library  # noqa: E402
 OPEN_TIMEOUT_MS = 30_000
 
 
+@pytest.fixture(autouse=True)
+def _empty_clipboard_after_test(qapp: Any) -> Iterator[None]:
+    """Leave the clipboard empty: clipboard data still owned when the process exits makes the offscreen
+    platform crash in its destructors (SIGSEGV after pytest's summary, failing the run)."""
+    yield
+    from PySide6.QtGui import QGuiApplication
+
+    QGuiApplication.clipboard().clear()
+
+
 @pytest.fixture
 def photos(tmp_path: Path) -> list[Path]:
     """Eight synthetic photos in a folder."""

@@ -41,16 +41,21 @@ def current_platform() -> str:
     return "linux"
 
 
-def resources_dir() -> Path | None:
-    """The folder holding ``icons/`` and the desktop/metainfo files, wherever this copy runs from.
+def icons_dir() -> Path | None:
+    """The folder holding ``lookalike.svg`` and ``lookalike-<size>.png``, wherever this copy runs from.
 
-    A source checkout or editable install has it beside the packages; a PyInstaller bundle unpacks it
-    under ``sys._MEIPASS``; a wheel may carry it as ``desktop/resources``. None when none of them has
-    the icons (the integration then installs without icons and ``status`` says so).
+    A source checkout or editable install has ``resources/icons/`` beside the packages; a PyInstaller
+    bundle unpacks it under ``sys._MEIPASS``; a wheel may carry the icons as package data in
+    ``desktop/resources/`` (flat, where :mod:`desktop.icons` looks too). None when none of them has
+    the icons: the integration then installs without icons and ``status`` says so.
     """
     here = Path(__file__).resolve().parent  # desktop/integration
-    candidates = [here.parent.parent / "resources", here.parent / "resources"]
+    candidates = [
+        here.parent.parent / "resources" / "icons",
+        here.parent / "resources" / "icons",
+        here.parent / "resources",
+    ]
     meipass = getattr(sys, "_MEIPASS", None)
     if meipass:
-        candidates.insert(0, Path(meipass) / "resources")
-    return next((d for d in candidates if (d / "icons" / "lookalike.svg").is_file()), None)
+        candidates.insert(0, Path(meipass) / "resources" / "icons")
+    return next((d for d in candidates if (d / "lookalike.svg").is_file()), None)

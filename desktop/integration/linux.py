@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from desktop.integration import ACTION_DESCRIPTION, ACTION_LABEL, APP_ID, APP_NAME, resources_dir
+from desktop.integration import ACTION_DESCRIPTION, ACTION_LABEL, APP_ID, APP_NAME, icons_dir
 from desktop.integration.command import desktop_exec, open_command, sh_command
 from desktop.integration.common import FileItem, Integration, Item, Manifest
 from desktop.integration.thunar import ThunarItem, config_dirs_from_env
@@ -149,10 +149,9 @@ class LinuxPaths:
 
 def icon_items(paths: LinuxPaths) -> list[FileItem]:
     """The app icon in every size the resources have, under the hicolor theme."""
-    res = resources_dir()
-    if res is None:
+    icons = icons_dir()
+    if icons is None:
         return []
-    icons = res / "icons"
     items = []
     for size in ICON_SIZES:
         png = icons / f"lookalike-{size}.png"
@@ -230,5 +229,5 @@ def integration(paths: LinuxPaths | None = None, open_argv: list[str] | None = N
         manifest_path=paths.manifest,
         restore=restore,
         after_change=lambda action, manifest: _refresh_caches(paths, action, manifest),
-        facts={"command": sh_command(argv) + " FILE…", "icons": "found" if resources_dir() else "not found"},
+        facts={"command": sh_command(argv) + " FILE…", "icons": str(icons_dir() or "not found")},
     )

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from desktop.integration import ACTION_LABEL, APP_ID, APP_NAME, IntegrationError, resources_dir
+from desktop.integration import ACTION_LABEL, APP_ID, APP_NAME, IntegrationError, icons_dir
 from desktop.integration.command import launcher_command, windows_command
 from desktop.integration.common import (
     ABSENT,
@@ -190,12 +190,12 @@ class WindowsPaths:
 
 def make_ico() -> bytes | None:
     """The app icon as a multi-size .ico (Explorer menus want .ico or an .exe resource), from the PNGs."""
-    res = resources_dir()
-    if res is None:
+    icons = icons_dir()
+    if icons is None:
         return None
     from PIL import Image  # only install needs Pillow
 
-    with Image.open(res / "icons" / "lookalike-256.png") as img:
+    with Image.open(icons / "lookalike-256.png") as img:
         buf = io.BytesIO()
         img.convert("RGBA").save(
             buf, format="ICO", sizes=[(16, 16), (24, 24), (32, 32), (48, 48), (256, 256)]

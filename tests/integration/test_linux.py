@@ -262,3 +262,15 @@ def test_the_cli_installs_reports_and_uninstalls(user_home: Path, capsys: pytest
     }
     assert integrate_main(["uninstall"]) == 0
     assert snapshot(user_home) == {}
+
+
+def test_without_icons_the_rest_installs_and_status_says_so(
+    user_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wheel without the resources: no icon files, the entries still install (with the icon name)."""
+    monkeypatch.setattr(lx, "icons_dir", lambda: None)
+    i = integ()
+    assert i.facts["icons"] == "not found"
+    assert i.install().errors == []
+    assert not (user_home / ".local/share/icons").exists()
+    assert f"Icon={APP_ID}" in lx.LinuxPaths.from_env().desktop_file.read_text()

@@ -1,4 +1,4 @@
-"""The PyInstaller bundle builds and passes its smoke test (minutes and ~1.5 GB: opt-in only).
+"""The PyInstaller bundle builds and passes its smoke test (minutes and ~1.3 GB: opt-in only).
 
 LOOKALIKE_TEST_PYINSTALLER=1 python -m pytest tests/integration/test_pyinstaller.py
 """
@@ -19,7 +19,7 @@ pytestmark = [
     pytest.mark.timeout(3600),
     pytest.mark.skipif(
         os.environ.get("LOOKALIKE_TEST_PYINSTALLER") != "1",
-        reason="builds the PyInstaller bundle (minutes, ~1.5 GB); set LOOKALIKE_TEST_PYINSTALLER=1 to run",
+        reason="builds the PyInstaller bundle (minutes, ~1.3 GB); set LOOKALIKE_TEST_PYINSTALLER=1 to run",
     ),
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="packaging/build_linux.sh is for Linux"),
 ]

@@ -241,7 +241,9 @@ class Prepared:
     row: cat.FileRow
     digest: str | None = None
     error: str | None = None
-    #: (seq, t, image, vector kind) for the image-text encoder.
+    #: (seq, t, pixels, vector kind) for the image-text encoder: pixels preprocessed by the decode pool
+    #: (``ImageTextEncoder.preprocess``), one (3, size, size) array per vector, kept as float16 while it
+    #: waits (half the memory of a clip's moments; 1e-3 error, far below the 8-bit source's).
     images: list[tuple[int, float, Any, int]] = field(default_factory=list)
     #: Extra work for the sound/video pipelines (set by their preparers), run on the encoder thread.
     extra: Any = None
@@ -252,8 +254,10 @@ Preparer = Callable[["Library", cat.FileRow, CancelFn], Prepared]
 
 
 def prepare_photo(lib: Library, row: cat.FileRow, cancel: CancelFn) -> Prepared:
-    img = load_photo(row.path, min_side=lib.image_text_encoder().image_size)
-    return Prepared(row, images=[(0, 0.0, img, KIND_PHOTO)])
+    enc = lib.image_text_encoder()
+    img = load_photo(row.path, min_side=enc.image_size)
+    # Preprocessed here, on the decode pool, so the encoder thread only runs the model.
+    return Prepared(row, images=[(0, 0.0, enc.preprocess([img])[0].astype(np.float16), KIND_PHOTO)])
 
 
 def _preparer(kind: str) -> Preparer | None:
@@ -392,12 +396,15 @@ def _write_batch(lib: Library, batch: list[Prepared], report: IndexReport, prog:
     """Encode a batch's images together, then write each file: old vectors out, new in, row indexed."""
     from engine.store import vector_id
 
-    images = [img for p in batch for (_, _, img, _) in p.images]
+    pixels = [px for p in batch for (_, _, px, _) in p.images]
     vectors = np.zeros((0, 0), dtype=np.float32)
-    if images:
+    if pixels:
         enc = lib.image_text_encoder()
         vectors = np.concatenate(
-            [enc.encode_images(images[i : i + ENCODE_BATCH]) for i in range(0, len(images), ENCODE_BATCH)]
+            [
+                enc.encode_pixels(np.stack(pixels[i : i + ENCODE_BATCH]).astype(np.float32))
+                for i in range(0, len(pixels), ENCODE_BATCH)
+            ]
         )
         lib.store.ensure_collection(lib.image_collection, vectors.shape[1])
     offset = 0

@@ -160,7 +160,9 @@ def prepare_video(lib: Library, row: cat.FileRow, cancel: CancelFn) -> Prepared:
     thumbs = lib.settings.thumbnails_dir
     for m in moments:
         save_thumbnail(thumbs, moment_key(row.id, m.t), m.image)
-    images = [(i, float(m.t), m.image, KIND_FRAME) for i, m in enumerate(moments)]
+    # On the decode pool, not the encoder thread; float16 halves what waits in memory.
+    pixels = enc.preprocess([m.image for m in moments]).astype(np.float16)
+    images = [(i, float(m.t), pixels[i], KIND_FRAME) for i, m in enumerate(moments)]
     extra = None
     if info.has_audio and lib.model_ready(lib.settings.audio_model):
         extra = _index_soundtrack

@@ -22,6 +22,11 @@ class ImageTextEncoder(Protocol):
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray: ...
 
+    #: Resize/crop/normalise to the model's input: thread-safe, so decode workers can do it.
+    def preprocess(self, images: Sequence[Image]) -> np.ndarray: ...
+
+    def encode_pixels(self, batch: np.ndarray) -> np.ndarray: ...
+
 
 class TextEncoder(Protocol):
     model_id: str

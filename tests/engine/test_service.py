@@ -380,13 +380,13 @@ def slow_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make embedding slow enough that a backlog lasts while the test looks at it."""
     from engine.models.uform import UFormEncoder
 
-    real = UFormEncoder.encode_images
+    real = UFormEncoder.encode_pixels  # what the indexer calls (decode workers preprocess)
 
-    def slow(self, images):
-        time.sleep(0.03 * len(images))
-        return real(self, images)
+    def slow(self, batch):
+        time.sleep(0.03 * len(batch))
+        return real(self, batch)
 
-    monkeypatch.setattr(UFormEncoder, "encode_images", slow)
+    monkeypatch.setattr(UFormEncoder, "encode_pixels", slow)
 
 
 def test_requests_run_between_batches_and_new_files_go_first(
@@ -529,11 +529,11 @@ def test_a_store_error_is_reported_and_the_batch_retried(lib, services, tmp_path
 SLOW_CHILD = """
 import sys, time
 from engine.models.uform import UFormEncoder
-real = UFormEncoder.encode_images
-def slow(self, images):
-    time.sleep(0.05 * len(images))
-    return real(self, images)
-UFormEncoder.encode_images = slow
+real = UFormEncoder.encode_pixels
+def slow(self, batch):
+    time.sleep(0.05 * len(batch))
+    return real(self, batch)
+UFormEncoder.encode_pixels = slow
 from engine.cli_watch import main
 sys.exit(main(sys.argv[1:]))
 """

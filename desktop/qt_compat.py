@@ -17,7 +17,6 @@ excludes PySide6 6.12.0.
 from __future__ import annotations
 
 import ctypes
-import functools
 import sys
 from typing import Any
 
@@ -26,9 +25,12 @@ _incref.argtypes = [ctypes.py_object]
 _incref.restype = None
 
 
-@functools.cache
 def probe() -> tuple[bool, bool]:
-    """(emit loses a reference to its result, data() returning None loses one to None), measured."""
+    """(emit loses a reference to its result, data() returning None loses one to None), measured.
+
+    Runs once, when this module is imported (on the GUI thread, before any worker exists: other
+    threads touching True or None while it counts would blur the measure).
+    """
     from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, Qt, Signal
 
     class _Emitter(QObject):
@@ -43,33 +45,34 @@ def probe() -> tuple[bool, bool]:
 
     emitter, model = _Emitter(), _Model()
     index = model.index(0, 0)
-    n = 4
+    n = 64
     before = sys.getrefcount(True)
     for _ in range(n):
         emitter.ping.emit()
-    emit_leaks = sys.getrefcount(True) - before <= -n
+    emit_leaks = sys.getrefcount(True) - before <= -n // 2
     before = sys.getrefcount(None)
     for _ in range(n):
         index.data(Qt.ItemDataRole.DisplayRole)
-    data_leaks = sys.getrefcount(None) - before <= -n
-    if emit_leaks:  # the probe's own emits
-        for _ in range(n):
-            _incref(True)
-    if data_leaks:
-        for _ in range(n):
-            _incref(None)
+    data_leaks = sys.getrefcount(None) - before <= -n // 2
+    for _ in range(n if emit_leaks else 0):  # give back what the probe itself took
+        _incref(True)
+    for _ in range(n if data_leaks else 0):
+        _incref(None)
     return emit_leaks, data_leaks
+
+
+EMIT_LEAKS, DATA_LEAKS = probe()
 
 
 def emit(signal: Any, *args: Any) -> None:
     """``signal.emit(*args)``, with the reference PySide6 6.12.0 drops given back."""
     result = signal.emit(*args)
-    if probe()[0]:
+    if EMIT_LEAKS:
         _incref(result)
 
 
 def no_data() -> None:
     """What a model's ``data()`` returns for "nothing here" (None, with the lost reference given back)."""
-    if probe()[1]:
+    if DATA_LEAKS:
         _incref(None)
     return None

@@ -19,6 +19,8 @@ def test_close_quits_and_stops_the_service_by_default(qtbot: Any, window: Any) -
     assert svc.stopped and "stop" in svc.names()
 
 
+# Qt's tray icon looks for the platform's tray window signal, which the offscreen platform lacks.
+@pytest.mark.qt_log_ignore("systemTrayWindowChanged")
 def test_keep_running_in_tray(qtbot: Any, window: Any, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(QSystemTrayIcon, "isSystemTrayAvailable", staticmethod(lambda: True))
     svc = window.bridge.service

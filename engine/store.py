@@ -296,6 +296,18 @@ class VectorStore:
         self._check_open()
         return name in self._collections or bool(self._call("check", name, self._client.has_collection, name))
 
+    def drop_collection(self, name: str) -> None:
+        """Delete collection ``name`` and all its vectors (nothing happens if it does not exist).
+
+        Raises:
+            StoreError: the drop failed.
+        """
+        with self._write_lock:
+            self._check_open()
+            self._collections.pop(name, None)
+            if self._call("check", name, self._client.has_collection, name):
+                self._call("drop", name, self._client.drop_collection, name)
+
     def _attach(self, name: str, dim: int | None) -> _Collection:
         """Check an existing collection, give it its index if missing, load it, remember it."""
         c = self._client

@@ -283,6 +283,19 @@ def test_delete_files_removes_them_from_search_and_count(backend: Backend, store
     assert store.count(c) == 24
 
 
+def test_drop_collection_forgets_its_vectors(backend: Backend, store: VectorStore) -> None:
+    c = backend.collection
+    vecs, rows = photos(np.random.default_rng(10), 20)
+    put(store, c, rows)
+    store.flush()
+    store.drop_collection(c)
+    assert not store.has_collection(c)
+    store.drop_collection(c)  # a second drop is harmless
+    store.ensure_collection(c, DIM)
+    assert store.count(c) == 0
+    assert store.search(c, vecs[:1], 5) == [[]]
+
+
 def test_get_vectors_returns_one_file_ordered_by_t(backend: Backend, store: VectorStore) -> None:
     c = backend.collection
     vecs = unit(np.random.default_rng(9), 4)

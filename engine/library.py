@@ -104,6 +104,11 @@ class Library:
 
         return pick_device(self.settings.device)
 
+    def _onnx_device(self) -> str:
+        from engine.models.device import onnx_device
+
+        return onnx_device(self.settings.device)
+
     def model_ready(self, model_id: str) -> bool:
         return registry.is_installed(self.settings.models_dir, model_id)
 
@@ -115,7 +120,7 @@ class Library:
                 from engine.models.uform import UFormEncoder
 
                 folder = registry.require(self.settings.models_dir, model_id)
-                self._encoders[model_id] = UFormEncoder(folder, model_id, self._device())
+                self._encoders[model_id] = UFormEncoder(folder, model_id, self._onnx_device())
             return self._encoders[model_id]
 
     def audio_encoder(self) -> AudioEncoder:

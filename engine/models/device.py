@@ -26,6 +26,23 @@ def pick_device(setting: str = "auto") -> str:
     return "cpu"
 
 
+def onnx_device(setting: str = "auto") -> str:
+    """:func:`pick_device` for a model that runs on ONNX Runtime: "auto" asks ONNX Runtime which
+    accelerators it was built with instead of importing torch (over a second on a laptop), so a text
+    search over photos loads no torch at all."""
+    setting = (setting or "auto").lower()
+    if setting != "auto":
+        return setting
+    import onnxruntime as ort
+
+    available = set(ort.get_available_providers())
+    if "CUDAExecutionProvider" in available:
+        return "cuda"
+    if "CoreMLExecutionProvider" in available:
+        return "mps"
+    return "cpu"
+
+
 def onnx_providers(device: str) -> list[str]:
     """ONNX Runtime execution providers for a device, best first, limited to those installed."""
     import onnxruntime as ort

@@ -145,3 +145,25 @@ def test_models_list_shows_what_is_installed(home: Path, capsys) -> None:
     rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows[UFORM_ID]["installed"] and rows[UFORM_ID]["test_model"]
     assert set(rows) == set(registry.MODELS)
+
+
+def test_text_search_over_photos_loads_no_torch(home: Path, tmp_path: Path) -> None:
+    """The image-text model runs on ONNX Runtime: picking its device must not import torch (over a second
+    of a first search's time), so `lookalike search` over photos never loads it."""
+    from tests.media import make_library
+
+    pics = make_library(tmp_path / "pics", 3)[0].parent
+    code = (
+        "import sys, json\n"
+        "from engine.cli import main\n"
+        f"main(['index', {str(pics)!r}])\n"
+        "before = 'torch' in sys.modules\n"
+        "print('RESULTS')\n"
+        "main(['search', 'a red car', '--json'])\n"
+        "print('TORCH', before, 'torch' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found, torch_line = proc.stdout.split("RESULTS\n", 1)[1].rsplit("TORCH", 1)
+    assert len(json.loads(found)) == 3
+    assert torch_line.split() == ["False", "False"]

@@ -3,9 +3,11 @@
 The clip is bench_video_decode's 1080p30 H.264 footage-like clip (keyframe every second). Indexing
 goes through the real library (scan, moment sampling at the default interval, thumbnails, encoding,
 store, catalog). The image encoder is a random-weight copy of the UForm3 small image tower (same shape,
-so the same cost; no real weights exist on this machine), as int8 ONNX Runtime, quantized here.
+so the same cost; no real weights exist on this machine), run as the engine runs it on the CPU: the
+checked int8 copy it makes of the published fp32 file.
 
-Ceilings: moment sampling alone (decode) and the encoder alone on the same number of moments.
+Ceilings: moment sampling alone (decode, one thread), the encoder alone on the same number of moments,
+and from those two the ceiling of both stages sharing the machine's cores.
 
     python bench/bench_video.py [--seconds 60] [--copies 4] [--workdir DIR]
 
@@ -58,15 +60,7 @@ def main() -> None:
 
     model = work / "model" / UFORM_ID
     if not (model / "manifest.json").exists():
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        from engine.models.manifest import write_manifest
-
         write_tiny_uform(model, image_overrides=dict(FULL_SIZE_IMAGE, pooling="cls"))
-        fp32 = model / "image_encoder.onnx"
-        quantize_dynamic(str(fp32), str(model / "int8.onnx"), weight_type=QuantType.QInt8)
-        os.replace(model / "int8.onnx", fp32)
-        write_manifest(model, UFORM_ID, source="bench int8", test_model=True)
 
     # Ceiling 1: moment sampling alone (the decode stage), on all the clips.
     t = time.perf_counter()
@@ -78,7 +72,7 @@ def main() -> None:
     # Ceiling 2: the encoder alone on that many moments.
     from engine.models.uform import UFormEncoder
 
-    enc = UFormEncoder(model, UFORM_ID)
+    enc = UFormEncoder(model, UFORM_ID)  # the int8 copy the engine makes and uses on the CPU
     sample = [m.image for m in sample_moments(clip, size=224)][:32]
     pixels = enc.preprocess(sample)
     enc.encode_pixels(pixels[:4])
@@ -100,6 +94,7 @@ def main() -> None:
         lib.add_folder(lib_dir)
         scan(lib)
         _ = lib.store
+        lib.image_text_encoder().encode_pixels(pixels[:1])  # loaded (and its int8 copy there) once a session
         t = time.perf_counter()
         report = index_pending(lib)
         index_s = time.perf_counter() - t
@@ -108,21 +103,38 @@ def main() -> None:
     def hph(seconds: float) -> float:
         return hours / (seconds / 3600)
 
-    ceiling = min(hph(decode_s), hph(encode_s))
-    print(f"{args.copies} clips x {args.seconds} s of 1080p30 H.264, {moments} moments, {os.cpu_count()} cores")
+    # Moment sampling above ran on one thread and the encoder runs on inference_threads(): both stages'
+    # CPU time on these cores bounds the pipeline too, beside the slower stage alone.
+    from engine.models.device import inference_threads
+
+    cores = os.cpu_count() or 1
+    slower = min(hph(decode_s), hph(encode_s))
+    shared = cores / (1 / hph(decode_s) + inference_threads() / hph(encode_s))
+    ceiling = min(slower, shared)
+    print(
+        f"{args.copies} clips x {args.seconds} s of 1080p30 H.264, {moments} moments, {os.cpu_count()} cores"
+    )
     print(f"decode alone (moment sampling): {hph(decode_s):7.1f} h of video per hour")
     print(f"encode alone (int8, {moments} moments): {hph(encode_s):7.1f} h of video per hour")
-    print(f"indexing end to end:            {hph(index_s):7.1f} h of video per hour "
-          f"({hph(index_s) / ceiling:.0%} of the slower stage alone)")
-    print(json.dumps({
-        "bench": "video_index",
-        "hours_per_hour": round(hph(index_s), 2),
-        "decode_only_hours_per_hour": round(hph(decode_s), 2),
-        "encode_only_hours_per_hour": round(hph(encode_s), 2),
-        "moments": moments,
-        "ratio_to_ceiling": round(hph(index_s) / ceiling, 3),
-        "load_avg_1min": round(os.getloadavg()[0], 2),
-    }))
+    print(
+        f"indexing end to end:            {hph(index_s):7.1f} h of video per hour "
+        f"({hph(index_s) / slower:.0%} of the slower stage alone; "
+        f"{hph(index_s) / ceiling:.0%} of both stages sharing {cores} cores, {ceiling:.1f})"
+    )
+    print(
+        json.dumps(
+            {
+                "bench": "video_index",
+                "hours_per_hour": round(hph(index_s), 2),
+                "decode_only_hours_per_hour": round(hph(decode_s), 2),
+                "encode_only_hours_per_hour": round(hph(encode_s), 2),
+                "moments": moments,
+                "ratio_to_slower_stage": round(hph(index_s) / slower, 3),
+                "ratio_to_ceiling": round(hph(index_s) / ceiling, 3),
+                "load_avg_1min": round(os.getloadavg()[0], 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

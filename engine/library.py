@@ -120,7 +120,9 @@ class Library:
                 from engine.models.uform import UFormEncoder
 
                 folder = registry.require(self.settings.models_dir, model_id)
-                self._encoders[model_id] = UFormEncoder(folder, model_id, self._onnx_device())
+                self._encoders[model_id] = UFormEncoder(
+                    folder, model_id, self._onnx_device(), precision=self.settings.image_precision
+                )
             return self._encoders[model_id]
 
     def audio_encoder(self) -> AudioEncoder:

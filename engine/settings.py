@@ -60,6 +60,9 @@ class Settings:
     #: Empty: a Milvus Lite database in the data dir. Otherwise a Milvus server URI, e.g. http://host:19530
     store_uri: str = ""
     store_token: str = ""
+    #: "int8": on the CPU the image encoder runs as a checked int8 copy (about 2x faster);
+    #: "fp32": as published.
+    image_precision: str = "int8"
     #: Decode workers; 0 picks from the CPU count.
     workers: int = 0
     #: Keep indexing in a tray icon when the window closes (desktop app).

@@ -167,3 +167,70 @@ def test_text_search_over_photos_loads_no_torch(home: Path, tmp_path: Path) -> N
     found, torch_line = proc.stdout.split("RESULTS\n", 1)[1].rsplit("TORCH", 1)
     assert len(json.loads(found)) == 3
     assert torch_line.split() == ["False", "False"]
+
+
+def _uform_copy(tiny_models: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "m" / UFORM_ID
+    shutil.copytree(tiny_models / UFORM_ID, folder)
+    return folder
+
+
+def test_cpu_image_encoder_runs_a_checked_int8_copy(tiny_models: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from engine.models.uform import INT8_CHECK, INT8_FILE, UFormEncoder
+    from tests.media import make_photo
+
+    folder = _uform_copy(tiny_models, tmp_path)
+    photos: list[Image.Image] = [make_photo(seed) for seed in range(6)]
+    full = UFormEncoder(folder, UFORM_ID, precision="fp32").encode_images(photos)
+    enc = UFormEncoder(folder, UFORM_ID)
+    low = enc.encode_images(photos)
+    assert enc.precision == "int8" and (folder / INT8_FILE).is_file()
+    verdict = json.loads((folder / INT8_CHECK).read_text())
+    assert verdict["accepted"] and verdict["min_cosine"] >= 0.99
+    assert float((full * low).sum(axis=1).min()) >= 0.99  # on photos it never saw, too
+    assert not list(folder.glob("*.tmp"))
+    made = (folder / INT8_FILE).stat().st_mtime_ns
+    UFormEncoder(folder, UFORM_ID).encode_images(photos[:1])
+    assert (folder / INT8_FILE).stat().st_mtime_ns == made  # made once, then reused
+
+
+def test_int8_copy_that_strays_is_refused_once_and_fp32_used(
+    tiny_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.models import uform
+    from tests.media import make_photo
+
+    folder = _uform_copy(tiny_models, tmp_path)
+    monkeypatch.setattr(uform, "MIN_INT8_COSINE", 1.01)  # nothing can pass
+    enc = uform.UFormEncoder(folder, UFORM_ID)
+    vecs = enc.encode_images([make_photo(1)])
+    assert enc.precision == "fp32" and vecs.shape == (1, enc.dim)
+    assert not (folder / uform.INT8_FILE).exists()
+    assert json.loads((folder / uform.INT8_CHECK).read_text())["accepted"] is False
+    calls: list[str] = []
+    monkeypatch.setattr(uform, "_make_int8", lambda *a: calls.append("again"))
+    uform.UFormEncoder(folder, UFORM_ID).encode_images([make_photo(2)])
+    assert calls == []  # the verdict stands until the published file changes
+    (folder / uform.IMAGE_FILE).touch()
+    uform.UFormEncoder(folder, UFORM_ID).encode_images([make_photo(2)])
+    assert calls == ["again"]
+
+
+def test_model_folder_that_cannot_be_written_falls_back_to_fp32(
+    tiny_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnxruntime.quantization
+
+    from engine.models.uform import INT8_FILE, UFormEncoder
+    from tests.media import make_photo
+
+    def read_only(src: str, dst: str, **kw: object) -> None:
+        raise PermissionError(13, "Permission denied", dst)
+
+    monkeypatch.setattr(onnxruntime.quantization, "quantize_dynamic", read_only)
+    folder = _uform_copy(tiny_models, tmp_path)
+    enc = UFormEncoder(folder, UFORM_ID)
+    assert enc.encode_images([make_photo(3)]).shape == (1, enc.dim)
+    assert enc.precision == "fp32" and not (folder / INT8_FILE).exists()

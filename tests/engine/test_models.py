@@ -234,3 +234,18 @@ def test_model_folder_that_cannot_be_written_falls_back_to_fp32(
     enc = UFormEncoder(folder, UFORM_ID)
     assert enc.encode_images([make_photo(3)]).shape == (1, enc.dim)
     assert enc.precision == "fp32" and not (folder / INT8_FILE).exists()
+
+
+def test_an_image_encoder_published_in_int8_is_used_as_it_is(tiny_models: Path, tmp_path: Path) -> None:
+    from engine.models.uform import IMAGE_FILE, INT8_FILE, UFormEncoder
+    from tests.media import make_photo
+
+    folder = _uform_copy(tiny_models, tmp_path)
+    made = UFormEncoder(folder, UFORM_ID)
+    made.encode_images([make_photo(4)])
+    published = tmp_path / "published" / UFORM_ID
+    shutil.copytree(tiny_models / UFORM_ID, published)
+    shutil.copy(folder / INT8_FILE, published / IMAGE_FILE)  # as UForm3 small is published: int8 already
+    enc = UFormEncoder(published, UFORM_ID)
+    assert enc.encode_images([make_photo(4)]).shape == (1, enc.dim)
+    assert enc.precision == "int8" and not (published / INT8_FILE).exists()

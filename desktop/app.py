@@ -67,6 +67,18 @@ def build(home: Path, opener: Callable[[], Any] | None = None, similar: Sequence
     return window
 
 
+def identify(app: Any) -> None:
+    """Name the application as the desktop knows it: its name, its icon, and the .desktop file's name
+    (``resources/``, ``lookalike integrate install``), by which Wayland compositors and desktop shells
+    match the window to its launcher, its icon and a pinned dock entry."""
+    from desktop.icons import app_icon
+    from desktop.integration import APP_ID
+
+    app.setApplicationName("Lookalike")
+    app.setDesktopFileName(APP_ID)
+    app.setWindowIcon(app_icon())
+
+
 def run_app(argv: Sequence[str]) -> int:
     """Run the app until it quits; returns the exit status."""
     args = parse_args(argv)
@@ -89,14 +101,10 @@ def run_app(argv: Sequence[str]) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from desktop.icons import app_icon
-
     app = cast(
         QApplication, QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "lookalike"])
     )
-    app.setApplicationName("Lookalike")
-    app.setDesktopFileName("lookalike")
-    app.setWindowIcon(app_icon())
+    identify(app)
     app.setQuitOnLastWindowClosed(False)  # the window's `finished` quits, after the service has stopped
     window = build(home, similar=args.similar)
     if window.ipc_server is None and ipc.forward_to_running_app(request, home=home):

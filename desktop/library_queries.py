@@ -46,3 +46,25 @@ def set_keep_running_in_tray(lib: Any, value: bool) -> bool:
     lib.settings.keep_running_in_tray = bool(value)
     lib.settings.save()
     return lib.settings.keep_running_in_tray
+
+
+def warm_up(lib: Any) -> list[str]:
+    """Load what the first text search needs, in the order it needs it: the image-text model (its
+    text side loads on first use, so one phrase is encoded), the vector store, and the image
+    collection, loaded into memory. Returns what it loaded (for tests and logs).
+
+    Raises what opening the store or loading the model raises (StoreError, ModelFileError); a model
+    that is not installed is skipped (the search, or the first-run dialog, says so).
+    """
+    loaded = []
+    encoder = None
+    if lib.model_ready(lib.settings.image_text_model):
+        encoder = lib.image_text_encoder()
+        encoder.encode_texts(["a photo"])
+        loaded.append(lib.settings.image_text_model)
+    store = lib.store
+    loaded.append("store")
+    if encoder is not None and store.has_collection(lib.image_collection):
+        store.ensure_collection(lib.image_collection, encoder.dim)  # an existing one is loaded
+        loaded.append(lib.image_collection)
+    return loaded

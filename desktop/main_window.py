@@ -118,6 +118,8 @@ class MainWindow(QMainWindow):
 
         self.searches = SearchController(bridge, self)
         self.answer: Answer | None = None
+        #: Files indexed and failed (since the service started) when the query was last run again.
+        self._finished_at_rerun: tuple[int, int] = (0, 0)
         self.menus = LibraryMenus(self)
         self.tray = TrayKeeper(self)
         self._connect()
@@ -158,6 +160,7 @@ class MainWindow(QMainWindow):
 
     def _on_opened(self, session: Any) -> None:
         self.session = session
+        self._finished_at_rerun = (0, 0)  # a new service counts from zero
         self.loader.cache_dir = session.thumbnails_dir
         self.search_bar.set_folders(session.folders)
         self.tray.enabled = session.keep_running_in_tray
@@ -208,9 +211,14 @@ class MainWindow(QMainWindow):
     def _on_progress(self, p: Any) -> None:
         was_busy = self.status.busy
         self.status.set_progress(p)
-        # Indexing just finished: show what it added, unless the user is looking at a result.
-        if was_busy and not self.status.busy and not self.view.selectionModel().hasSelection():
-            self.searches.rerun()
+        # Indexing just finished: show what it added, unless the user is looking at a result. Only
+        # when files were indexed: a scan that found nothing new (every start) must not search again,
+        # which would drop the answer to a query typed while the library opened and ask anew.
+        finished = (getattr(p, "done", 0), getattr(p, "failed", 0))
+        if was_busy and not self.status.busy and finished != self._finished_at_rerun:
+            self._finished_at_rerun = finished
+            if not self.view.selectionModel().hasSelection():
+                self.searches.rerun()
 
     # -- searching -------------------------------------------------------------------------------------
 

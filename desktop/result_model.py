@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
@@ -31,6 +31,16 @@ def thumb_request(r: Any) -> ThumbRequest | None:
         mk = moment_key(r.file_id, r.t or 0.0)
         return ThumbRequest(f"moment:{mk}", "moment", r.path, moment_key=mk)
     return None
+
+
+class Tile(NamedTuple):
+    """What a grid tile shows, in one call (the delegate paints hundreds of tiles per second)."""
+
+    pixmap: Any  # QPixmap, or None while loading and for sounds
+    kind: str
+    score: str
+    badge: str
+    name: str
 
 
 class ResultModel(QAbstractListModel):
@@ -56,6 +66,7 @@ class ResultModel(QAbstractListModel):
         self.mode = relevance.TEXT
         self._rows_by_key: dict[str, list[int]] = {}
         self._requests: list[ThumbRequest | None] = []
+        self._tiles: dict[int, Tile] = {}
         self.loader = loader
         if loader is not None:
             loader.loaded.connect(self._on_thumbnail)
@@ -70,6 +81,7 @@ class ResultModel(QAbstractListModel):
         if self.loader is not None:
             self.loader.cancel_pending()  # the old tiles' requests are no longer wanted
         self._results = list(results)
+        self._tiles = {}
         self._requests = [thumb_request(r) for r in self._results]
         self._rows_by_key = {}
         for row, req in enumerate(self._requests):
@@ -128,6 +140,20 @@ class ResultModel(QAbstractListModel):
                 return format_duration(r.duration)
             return ""
         return None
+
+    def tile(self, row: int) -> Tile:
+        """The row's tile contents; asks for its thumbnail, like ``data(DecorationRole)``."""
+        t = self._tiles.get(row)
+        if t is None:
+            r = self._results[row]
+            badge = self._value(self.index(row, 0), self.BadgeRole) or ""
+            if badge:
+                badge = ("▶ " if r.kind == "video" else "♪ ") + badge
+            t = self._tiles[row] = Tile(
+                None, r.kind, relevance.score_label(r, self.mode), badge, os.path.basename(r.path)
+            )
+        pm = self._thumbnail(row)  # not kept in the tile: the loader's memory budget decides
+        return t if pm is None else t._replace(pixmap=pm)
 
     def flags(self, index: Index) -> Qt.ItemFlag:
         if not index.isValid():

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from desktop.glyphs import draw_photo, draw_play, draw_wave
 from desktop.qt_compat import emit
-from desktop.result_model import ResultModel
+from desktop.result_model import ResultModel, Tile
 
 TILE = QSize(188, 196)
 THUMB_H = 140
@@ -33,12 +33,24 @@ Index = QModelIndex | QPersistentModelIndex
 
 
 class TileDelegate(QStyledItemDelegate):
-    """Paints one result tile: thumbnail (or glyph), score badge, moment/duration badge, file name."""
+    """Paints one result tile: thumbnail (or glyph), score badge, moment/duration badge, file name.
+
+    The view paints every visible tile on each repaint, on the GUI thread, while indexing threads
+    compete for the GIL: so a tile is one call to the model (:meth:`ResultModel.tile`), the glyphs are
+    drawn once into cached pixmaps, and the badge font is made once per view font.
+    """
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._glyphs: dict[tuple, QPixmap] = {}
+        self._badge_font: tuple[str, QFont] | None = None
 
     def sizeHint(self, option: QStyleOptionViewItem, index: Index) -> QSize:
         return TILE
 
     def paint(self, p: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        model = index.model()
+        tile = model.tile(index.row()) if isinstance(model, ResultModel) else _tile_from_roles(index)
         p.save()
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
@@ -50,32 +62,56 @@ class TileDelegate(QStyledItemDelegate):
             p.setBrush(pal.color(QPalette.ColorRole.Highlight))
             p.drawRoundedRect(r, 8, 8)
         thumb = QRectF(r.left() + PAD, r.top() + PAD, r.width() - 2 * PAD, THUMB_H)
-        pm = index.data(Qt.ItemDataRole.DecorationRole)
-        kind = index.data(ResultModel.KindRole)
+        pm = tile.pixmap
         if isinstance(pm, QPixmap) and not pm.isNull():
             self._draw_pixmap(p, thumb, pm)
         else:
-            p.setPen(Qt.PenStyle.NoPen)
-            p.setBrush(pal.color(QPalette.ColorRole.AlternateBase))
-            p.drawRoundedRect(thumb, 6, 6)
-            glyph = {"video": draw_play, "sound": draw_wave}.get(kind, draw_photo)
-            glyph(p, thumb, pal.color(QPalette.ColorRole.PlaceholderText))
-        self._badge(p, thumb, str(index.data(ResultModel.ScoreRole) or ""), top=True)
-        badge = index.data(ResultModel.BadgeRole)
-        if badge:
-            self._badge(p, thumb, ("▶ " if kind == "video" else "♪ ") + badge, top=False)
+            p.drawPixmap(thumb.topLeft(), self._placeholder(p, thumb, tile.kind, pal))
+        p.setFont(self._small_font(p.font()))  # the badges and the name
+        if tile.score:
+            self._badge(p, thumb, tile.score, top=True)
+        if tile.badge:
+            self._badge(p, thumb, tile.badge, top=False)
         text_rect = QRectF(
             r.left() + PAD, thumb.bottom() + 4, r.width() - 2 * PAD, r.bottom() - thumb.bottom() - 4
         )
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         p.setPen(pal.color(role))
-        name = p.fontMetrics().elidedText(
-            str(index.data(Qt.ItemDataRole.DisplayRole) or ""),
-            Qt.TextElideMode.ElideMiddle,
-            int(text_rect.width()),
-        )
+        name = p.fontMetrics().elidedText(tile.name, Qt.TextElideMode.ElideMiddle, int(text_rect.width()))
         p.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
         p.restore()
+
+    def _placeholder(self, p: QPainter, area: QRectF, kind: str, pal: QPalette) -> QPixmap:
+        """The tile's look while its thumbnail loads (and for sounds): drawn once per kind and size."""
+        dpr = p.device().devicePixelRatioF() if p.device() is not None else 1.0
+        back, fore = (
+            pal.color(QPalette.ColorRole.AlternateBase),
+            pal.color(QPalette.ColorRole.PlaceholderText),
+        )
+        key = (kind, area.width(), area.height(), dpr, back.rgba(), fore.rgba())
+        pm = self._glyphs.get(key)
+        if pm is None:
+            pm = QPixmap(int(area.width() * dpr), int(area.height() * dpr))
+            pm.setDevicePixelRatio(dpr)
+            pm.fill(Qt.GlobalColor.transparent)
+            g = QPainter(pm)
+            g.setRenderHint(QPainter.RenderHint.Antialiasing)
+            rect = QRectF(0, 0, area.width(), area.height())
+            g.setPen(Qt.PenStyle.NoPen)
+            g.setBrush(back)
+            g.drawRoundedRect(rect, 6, 6)
+            {"video": draw_play, "sound": draw_wave}.get(kind, draw_photo)(g, rect, fore)
+            g.end()
+            self._glyphs[key] = pm
+        return pm
+
+    def _small_font(self, font: QFont) -> QFont:
+        key = font.key()
+        if self._badge_font is None or self._badge_font[0] != key:
+            small = QFont(font)
+            small.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
+            self._badge_font = (key, small)
+        return self._badge_font[1]
 
     @staticmethod
     def _draw_pixmap(p: QPainter, area: QRectF, pm: QPixmap) -> None:
@@ -87,19 +123,33 @@ class TileDelegate(QStyledItemDelegate):
 
     @staticmethod
     def _badge(p: QPainter, area: QRectF, text: str, *, top: bool) -> None:
-        font = QFont(p.font())
-        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
-        p.setFont(font)
         fm = p.fontMetrics()
         w, h = fm.horizontalAdvance(text) + 10, fm.height() + 2
         x = area.right() - w - 4 if top else area.left() + 4
         y = area.top() + 4 if top else area.bottom() - h - 4
         rect = QRectF(x, y, w, h)
         p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(QColor(0, 0, 0, 160))
+        p.setBrush(_BADGE_BACK)
         p.drawRoundedRect(rect, h / 2, h / 2)
-        p.setPen(QColor("white"))
+        p.setPen(_BADGE_TEXT)
         p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+
+
+_BADGE_BACK = QColor(0, 0, 0, 160)
+_BADGE_TEXT = QColor("white")
+
+
+def _tile_from_roles(index: Index) -> Tile:
+    """A tile for a model other than ResultModel (a proxy, a test's), from the standard roles."""
+    kind = index.data(ResultModel.KindRole) or ""
+    badge = index.data(ResultModel.BadgeRole)
+    return Tile(
+        index.data(Qt.ItemDataRole.DecorationRole),
+        kind,
+        str(index.data(ResultModel.ScoreRole) or ""),
+        (("▶ " if kind == "video" else "♪ ") + badge) if badge else "",
+        str(index.data(Qt.ItemDataRole.DisplayRole) or ""),
+    )
 
 
 class ResultView(QListView):

@@ -151,3 +151,28 @@ def test_a_busy_library_is_explained_and_can_be_retried(
     with qtbot.waitSignal(w.bridge.opened, timeout=30_000):
         w.message.button.click()  # "Try again"
     assert w.ipc_server.is_listening
+
+
+def test_the_query_runs_again_only_when_indexing_added_files(
+    qtbot: Any, window: Any, photos: list[Path]
+) -> None:
+    svc = window.bridge.service
+    svc.answers["dog"] = [result_for(photos[0], 0.3)]
+    window.search_text("dog")
+    qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
+
+    def searches() -> int:
+        return sum(1 for c in svc.calls if c[0] == "search_text")
+
+    # A scan that finds nothing new (every start, a rescan): the answer on screen stays.
+    svc.set_progress(state="scanning")
+    qtbot.waitUntil(lambda: window.status.busy, timeout=10_000)
+    svc.set_progress(state="idle")
+    qtbot.waitUntil(lambda: not window.status.busy, timeout=10_000)
+    qtbot.wait(3 * window.bridge.POLL_MS)
+    assert searches() == 1
+    # Indexing that added files: the query runs again, to show them.
+    svc.set_progress(state="indexing", done=5)
+    qtbot.waitUntil(lambda: window.status.busy, timeout=10_000)
+    svc.set_progress(state="idle", done=5, indexed_total=5)
+    qtbot.waitUntil(lambda: searches() == 2, timeout=10_000)

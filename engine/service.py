@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -43,6 +44,26 @@ T = TypeVar("T")
 STOPPED, STARTING, SCANNING = "stopped", "starting", "scanning"
 INDEXING, IDLE, PAUSED = "indexing", "idle", "paused"
 MAX_WARNINGS = 20
+
+
+#: Niceness of the core thread and of every thread it starts (decode pools, the in-process vector
+#: store's server threads): indexing yields the CPU to the window and to the user's other programs.
+BACKGROUND_NICE = 10
+
+
+def lower_thread_priority(nice: int) -> bool:
+    """Raise the calling thread's niceness to ``nice`` (never lowers it). Linux only, where niceness
+    is per thread and inherited by the threads it starts; elsewhere, or when refused, does nothing.
+    Returns whether the thread now runs at that niceness or lower priority."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        tid = threading.get_native_id()
+        if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+        return True
+    except OSError:
+        return False
 
 
 class ServiceStoppedError(LookalikeError):
@@ -457,6 +478,7 @@ class Service:
     # -- the core thread ---------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        lower_thread_priority(BACKGROUND_NICE)
         try:
             self._startup()
             while not self._stopping:

@@ -642,3 +642,29 @@ def test_format_progress() -> None:
     assert len(format_progress(p, width=30)) == 30
     idle = ServiceProgress(state="idle", indexed_total=10, watch_mode="polling")
     assert format_progress(idle) == "idle · 10 indexed · polling"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
+def test_indexing_runs_at_background_priority_and_the_caller_does_not(lib, services, tmp_path: Path) -> None:
+    """The window's thread must win the CPU over indexing: the core thread and the threads it starts
+    (decode pools, the vector store's server) run niced; the thread that started the service does not."""
+    import os
+    import threading
+
+    from engine.service import BACKGROUND_NICE
+
+    def nice_here() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def nice_of_a_new_thread(_lib) -> tuple[int, int]:
+        seen: list[int] = []
+        t = threading.Thread(target=lambda: seen.append(nice_here()))
+        t.start()
+        t.join()
+        return nice_here(), seen[0]
+
+    before = nice_here()
+    svc = services(lib, tmp_path)
+    core, child = svc.call(nice_of_a_new_thread).result(timeout=30)
+    assert core >= BACKGROUND_NICE and child >= BACKGROUND_NICE
+    assert nice_here() == before

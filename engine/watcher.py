@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import os
 import re
@@ -296,12 +297,16 @@ class _Handler:
 # -- observers ----------------------------------------------------------------------------------------
 
 
-def _linux_native_observer(on_limit: Callable[[bytes, OSError], None]) -> Any:
-    """An inotify observer whose watch failures are reported.
+def _linux_native_observer(
+    on_limit: Callable[[bytes, OSError], None], on_overflow: Callable[[], None] | None = None
+) -> Any:
+    """An inotify observer whose watch failures and lost events are reported.
 
     watchdog swallows failures to watch a subfolder (only the root's failure reaches the caller), so a
     watch limit hit halfway through a tree, or by a folder created later, would leave part of the
-    library silently unwatched. This observer's inotify instance reports every ENOSPC/EMFILE.
+    library silently unwatched. This observer's inotify instance reports every ENOSPC/EMFILE. It also
+    calls ``on_overflow`` when the kernel's event queue overflowed (a storm of changes faster than they
+    are read): watchdog then only logs and re-adds its watches, and the dropped events are gone.
     Raises OSError (EMFILE) when no inotify instance can be created at all.
     """
     from watchdog.observers.api import BaseObserver
@@ -317,6 +322,13 @@ def _linux_native_observer(on_limit: Callable[[bytes, OSError], None]) -> Any:
                     on_limit(path, exc)
                 raise
 
+        def handle_event(self, event: Any) -> None:
+            try:
+                super().handle_event(event)  # on overflow, watchdog re-adds the watches first
+            finally:
+                if event.is_queue_overflow and on_overflow is not None:
+                    on_overflow()
+
     class ReportingInotifyObserver(BaseObserver):
         def __init__(self) -> None:
             self._inotify_fd = ReportingInotifyFD()
@@ -331,10 +343,12 @@ def _linux_native_observer(on_limit: Callable[[bytes, OSError], None]) -> Any:
     return ReportingInotifyObserver()
 
 
-def native_observer(on_limit: Callable[[bytes, OSError], None]) -> Any:
+def native_observer(
+    on_limit: Callable[[bytes, OSError], None], on_overflow: Callable[[], None] | None = None
+) -> Any:
     """The platform's native observer. Raises OSError when the OS refuses one (inotify instance limit)."""
     if sys.platform.startswith("linux"):
-        return _linux_native_observer(on_limit)
+        return _linux_native_observer(on_limit, on_overflow)
     from watchdog.observers import Observer
 
     return Observer()
@@ -396,7 +410,9 @@ class Watcher:
         self.force_polling = force_polling
         self.poll_interval = poll_interval
         self.polling_folders = {str(p) for p in polling_folders}
-        self._native_factory = native_factory or native_observer
+        self._native_factory = native_factory or functools.partial(
+            native_observer, on_overflow=self._on_overflow
+        )
         self._lock = threading.RLock()
         self._native: Any = None
         self._native_broken = False
@@ -406,6 +422,7 @@ class Watcher:
         # self._lock) waits on them in unschedule(): so it gets a lock of its own and a plain tuple.
         self._hit_lock = threading.Lock()
         self._limit_hit: set[str] = set()
+        self._overflowed = False
         self._watched: tuple[str, ...] = ()
         self._warnings: list[str] = []
 
@@ -442,6 +459,11 @@ class Watcher:
         if folder is not None:
             with self._hit_lock:
                 self._limit_hit.add(folder)
+
+    def _on_overflow(self) -> None:
+        # Runs on watchdog's thread: only record; check() reports it on the caller's thread.
+        with self._hit_lock:
+            self._overflowed = True
 
     def _native_observer(self) -> Any:
         if self._native is None:
@@ -501,8 +523,8 @@ class Watcher:
                 w.observer.unschedule(w.handle)
 
     def check(self) -> list[str]:
-        """Fix what went wrong since the last call; returns the folders whose watch was replaced (their
-        changes in between may have been missed: the caller rescans them).
+        """Fix what went wrong since the last call; returns the folders whose watch was replaced or whose
+        events the OS dropped (their changes in between may have been missed: the caller rescans them).
 
         A native watch that hit the OS limit moves to polling, with a warning. A watch whose emitter
         died (the folder was deleted, or unmounted) is dropped: the caller's offline handling watches the
@@ -512,6 +534,7 @@ class Watcher:
         with self._lock:
             with self._hit_lock:
                 hit, self._limit_hit = self._limit_hit, set()
+                overflowed, self._overflowed = self._overflowed, False
             for folder in hit:
                 w = self._watches.get(folder)
                 if w is None or w.mode != NATIVE:
@@ -527,6 +550,9 @@ class Watcher:
                 if not alive:
                     self.unwatch(folder)
                     replaced.append(folder)
+            if overflowed:
+                # Every native watch shares the one inotify queue that overflowed.
+                replaced += [f for f, w in self._watches.items() if w.mode == NATIVE and f not in replaced]
         return replaced
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -613,6 +639,12 @@ class ChangeApplier:
         self.lib.delete_vectors(dropped)
         for fid in dropped:
             self._unlimbo(fid)
+        # A failed row may have failed because this very move took its file from under the running batch
+        # ("file not found"): try it again at its new path. A really broken file just fails again.
+        retry = [row.id for row in rows if row.state == cat.FAILED]
+        if retry:
+            catalog.set_state(retry, cat.PENDING)
+            out.fresh += retry
         out.moved += len(moves)
 
     # -- vanished ---------------------------------------------------------------------------------------

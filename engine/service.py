@@ -697,6 +697,10 @@ class Service:
             self._go_offline(folder, scanned=True)
         elif folder in self._offline and not report.cancelled:
             self._offline.discard(folder)
+        if not report.cancelled and not report.offline:
+            # The scan settled every row whose file had vanished (re-pointed to where its content is now,
+            # or removed): limbo's copies are stale, and expiring one would remove a re-pointed row.
+            self._applier.forget_under(folder)
         for path, why in report.unreadable[:3]:
             if path != folder:
                 self._warn(f"Skipped {path}: {why}")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from engine.settings import DEFAULT_EXCLUDES
-from engine.watcher import ChangeQueue, Watcher, _Handler
+from engine.watcher import DELETED, ChangeQueue, Watcher, _Handler
 from tests.engine.test_service import lib, services, wait_for, wait_synced  # noqa: F401 (fixtures)
 from tests.media import make_library, save_photo
 
@@ -64,6 +64,37 @@ def test_changes_whose_events_were_dropped_are_found_by_a_rescan(
     deaf.clear()
     overflow(svc._watcher)
     wait_synced(svc)
+
+
+@linux_only
+def test_a_rescan_settles_rows_waiting_in_limbo(
+    lib,  # noqa: F811
+    services,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    folder = tmp_path / "pics"
+    paths = make_library(folder, 3)
+    svc = services(lib, folder, move_grace=3.0)
+    wait_synced(svc)
+    fid = lib.catalog.by_path(str(paths[0])).id
+
+    deaf = threading.Event()
+    real = _Handler.dispatch
+    monkeypatch.setattr(_Handler, "dispatch", lambda self, ev: None if deaf.is_set() else real(self, ev))
+    deaf.set()
+    os.rename(paths[0], folder / "renamed.jpg")
+    time.sleep(0.5)
+    deaf.clear()
+    # Only the first half of the rename got through (the rest was dropped): its row waits in limbo for
+    # its content to reappear; then the rescan that the overflow asks for finds it renamed.
+    svc._queue.put(str(paths[0]), DELETED)
+    wait_for(lambda: svc._applier.limbo_size, what="the row in limbo")
+    overflow(svc._watcher)
+    wait_synced(svc)
+    time.sleep(3.5)  # past the grace period: the row the rescan re-pointed must not be removed
+    wait_synced(svc)
+    assert lib.catalog.by_path(str(folder / "renamed.jpg")).id == fid
 
 
 @pytest.fixture

@@ -291,7 +291,7 @@ ENGINE_ALONE = """\
 import sys, time
 from pathlib import Path
 from engine.library import Library
-from engine.search import search_text
+from engine.search.api import search_text
 lib = Library.open(Path(sys.argv[1]))
 n = len(search_text(lib, sys.argv[2], limit=int(sys.argv[3])))
 print(time.monotonic(), n, flush=True)
@@ -375,7 +375,7 @@ def engine_alone(home: Path, env: dict[str, str]) -> float:
 def write_models(dest: Path) -> Path:
     """The tiny models the default settings use, the image-text one with 256-d output."""
     from engine.models.tiny import UFORM_ID, write_tiny_models, write_tiny_uform
-    from engine.settings import Settings
+    from engine.storage.settings import Settings
 
     if not (dest / ".complete").exists():
         s = Settings(home=dest / "unused")
@@ -411,7 +411,7 @@ def fill_library(home: Path, n: int) -> None:
     from bench_query import fill
 
     from engine.library import Library
-    from engine.settings import Settings
+    from engine.storage.settings import Settings
 
     with Library(Settings(home=home)) as lib:
         fill(lib, n, np.random.default_rng(n))
@@ -554,7 +554,7 @@ def run(tmp: Path, args: argparse.Namespace) -> int:
 def photo_library(home: Path, models: Path, folder: Path, n: int) -> Path:
     """A library with a folder of ``n`` generated photos, none indexed yet (the app indexes them)."""
     from engine.library import Library
-    from engine.settings import Settings
+    from engine.storage.settings import Settings
 
     new_home(home, models)
     with Library(Settings(home=home)) as lib:

@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.decode.audio import SAMPLE_RATE, iter_audio_chunks  # noqa: E402
+from engine.media.audio import SAMPLE_RATE, iter_audio_chunks  # noqa: E402
 
 CHUNK_S = 10.0
 
@@ -130,9 +130,10 @@ def bench_library(model_folder: Path, model_id: str, paths: list[Path], work: Pa
     catalog writes. The encoder is loaded before the clock starts (once a session)."""
     import shutil
 
-    from engine.indexer import index_pending, scan
+    from engine.indexing.pipeline import index_pending
+    from engine.indexing.scan import scan
     from engine.library import Library
-    from engine.settings import Settings
+    from engine.storage.settings import Settings
 
     home, folder = work / f"home-{model_id}", work / f"library-{model_id}"
     (home / "models").mkdir(parents=True)

@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.decode.images import load_photo  # noqa: E402
+from engine.media.images import load_photo  # noqa: E402
 from engine.models.tiny import FULL_SIZE_IMAGE, UFORM_ID, write_tiny_uform  # noqa: E402
 from engine.models.uform import UFormEncoder  # noqa: E402
 from tests.media import make_photo  # noqa: E402
@@ -121,9 +121,10 @@ def main() -> None:
     print(f"int8 vs fp32 cosine: min {cos.min():.4f}, mean {cos.mean():.4f} (random weights)")
 
     # End to end through the library: scan + decode pool + batched encode + store + catalog.
-    from engine.indexer import index_pending, scan
+    from engine.indexing.pipeline import index_pending
+    from engine.indexing.scan import scan
     from engine.library import Library
-    from engine.settings import Settings
+    from engine.storage.settings import Settings
 
     for label in ("int8", "fp32"):
         home = work / f"home-{label}"

@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.library import Library  # noqa: E402
 from engine.models.tiny import UFORM_ID, write_tiny_uform  # noqa: E402
-from engine.search import search_text  # noqa: E402
-from engine.settings import Settings  # noqa: E402
+from engine.search.api import search_text  # noqa: E402
+from engine.storage.settings import Settings  # noqa: E402
 
 DIM = 256
 WORDS = [
@@ -55,8 +55,8 @@ WORDS = [
 
 def fill(lib: Library, n: int, rng: np.random.Generator) -> np.ndarray:
     """n indexed catalog rows and their vectors (random, unit length), like a library of n photos."""
-    from engine.indexer import KIND_PHOTO
-    from engine.store import vector_id
+    from engine.core.vectors import KIND_PHOTO
+    from engine.storage.store import vector_id
 
     cat = lib.catalog
     vectors = rng.standard_normal((n, DIM)).astype(np.float32)

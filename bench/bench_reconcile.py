@@ -31,10 +31,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine import catalog as cat  # noqa: E402
-from engine import indexer  # noqa: E402
+from engine.indexing import scan as indexer  # noqa: E402
 from engine.library import Library  # noqa: E402
-from engine.settings import Settings  # noqa: E402
+from engine.storage import catalog as cat  # noqa: E402
+from engine.storage.settings import Settings  # noqa: E402
 
 
 def make_tree(root: Path, n: int, dirs: int) -> list[tuple[str, int, float, str]]:
@@ -122,7 +122,7 @@ def main() -> None:
             f"{pending} queued, {hashed[0]} files hashed"
         )
 
-        from engine.service import Service
+        from engine.service.core import Service
 
         def service_start() -> float:
             svc = Service(lib, quiet_period=2.0, health_interval=60.0)

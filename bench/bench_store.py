@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.store import VectorStore, vector_id  # noqa: E402
+from engine.storage.store import VectorStore, vector_id  # noqa: E402
 
 DIM = 256
 FRAMES = 4  # vectors per file, like short clips

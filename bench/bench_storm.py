@@ -4,7 +4,7 @@ final state is exact (it must be). Then the latency from a new photo landing to 
 the idle library.
 
 The library starts with ``--initial`` indexed photos in ``--dirs`` folders, watched natively by a running
-:class:`engine.service.Service` (default quiet period, as ``lookalike watch`` uses). A separate process
+:class:`engine.service.core.Service` (default quiet period, as ``lookalike watch`` uses). A separate process
 (like a file manager or a sync tool, so it does not share the service's GIL) then runs the storm in a
 random order: creates (half written in place, half written as ``*.part`` and renamed into place, as
 downloaders do), renames (one in four into another folder), deletes (of old and just-created files
@@ -54,11 +54,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine import catalog as cat  # noqa: E402
-from engine.decode.images import load_photo, quick_hash  # noqa: E402
-from engine.indexer import index_pending, scan, walk_media  # noqa: E402
+from engine.indexing.pipeline import index_pending
+from engine.indexing.scan import scan, walk_media  # noqa: E402
 from engine.library import Library  # noqa: E402
-from engine.settings import Settings  # noqa: E402
+from engine.media.images import load_photo, quick_hash  # noqa: E402
+from engine.storage import catalog as cat  # noqa: E402
+from engine.storage.settings import Settings  # noqa: E402
 from tests.media import make_photo  # noqa: E402
 
 Op = tuple[str, str, Any, Any]  # ("write", path, blob, atomic) | ("rename", src, dst, None) | ("unlink", …)
@@ -432,7 +433,7 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
     import subprocess
 
     from engine.models.tiny import UFORM_ID
-    from engine.service import Service
+    from engine.service.core import Service
 
     # In a child process: writing them imports torch, which the app never loads (it runs ONNX), and
     # which would then count in this process's memory.

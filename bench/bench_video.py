@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_video_decode import make_clip  # noqa: E402
 
-from engine.decode.video import sample_moments  # noqa: E402
+from engine.media.video import sample_moments  # noqa: E402
 from engine.models.tiny import FULL_SIZE_IMAGE, UFORM_ID, write_tiny_uform  # noqa: E402
 
 
@@ -82,9 +82,10 @@ def main() -> None:
         done += len(enc.encode_pixels(pixels[: min(32, moments - done)]))
     encode_s = time.perf_counter() - t
 
-    from engine.indexer import index_pending, scan
+    from engine.indexing.pipeline import index_pending
+    from engine.indexing.scan import scan
     from engine.library import Library
-    from engine.settings import Settings
+    from engine.storage.settings import Settings
 
     home = work / "home"
     shutil.rmtree(home, ignore_errors=True)

@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.decode.video import probe_video, sample_moments  # noqa: E402
+from engine.media.video import probe_video, sample_moments  # noqa: E402
 
 
 def make_clip(path: Path, seconds: int, fps: int = 30, size: tuple[int, int] = (1920, 1080)) -> Path:

@@ -36,11 +36,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.indexer import index_pending, scan  # noqa: E402
+from engine.indexing.pipeline import index_pending
+from engine.indexing.scan import scan  # noqa: E402
 from engine.library import Library  # noqa: E402
 from engine.models import registry  # noqa: E402
-from engine.search import search_similar, search_text  # noqa: E402
-from engine.settings import Settings  # noqa: E402
+from engine.search.api import search_similar, search_text  # noqa: E402
+from engine.storage.settings import Settings  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "assets"

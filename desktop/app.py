@@ -85,7 +85,7 @@ def run_app(argv: Sequence[str]) -> int:
     request = ["app", "--similar", *map(str, args.similar)] if args.similar else ["app"]
     if args.home is not None:
         os.environ["LOOKALIKE_HOME"] = str(args.home.expanduser().resolve())
-    from engine.settings import data_dir
+    from engine.storage.settings import data_dir
 
     home = data_dir()
     if ipc.forward_to_running_app(request, home=home):

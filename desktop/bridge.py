@@ -1,6 +1,6 @@
 """The one place where engine futures and progress become Qt signals.
 
-The engine never imports Qt. Its :class:`engine.service.Service` runs work on its own core thread and
+The engine never imports Qt. Its :class:`engine.service.core.Service` runs work on its own core thread and
 hands back ``concurrent.futures.Future``\\ s and progress snapshots; this module turns a future into a
 :class:`Task` whose signals arrive on the GUI thread, polls ``Service.progress()`` on a QTimer, and
 opens the library (heavy imports: torch, pymilvus, onnxruntime) on a background thread after the

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QMimeData
 from PySide6.QtGui import QImage
 
-from engine.media import kind_of
+from engine.media.kinds import kind_of
 
 _counter = itertools.count(1)
 

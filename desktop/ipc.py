@@ -157,7 +157,7 @@ def forward_to_running_app(args: Sequence[str], *, home: Path | None = None, tim
     if message is None:
         return False
     if home is None:
-        from engine.settings import data_dir  # light: no torch, no pymilvus
+        from engine.storage.settings import data_dir  # light: no torch, no pymilvus
 
         home = data_dir()
     try:

@@ -19,7 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from desktop.integration.cli import main as integrate_main
 
         return integrate_main(args[1:])
-    from engine.cli import main as cli_main
+    from engine.cli.main import main as cli_main
 
     return cli_main(args)
 

@@ -36,7 +36,7 @@ def folder_infos(lib: Any) -> list[FolderInfo]:
 
 def failures(lib: Any, limit: int = 5000) -> list[tuple[str, str]]:
     """Files that could not be indexed, with the reason for each: (path, reason)."""
-    from engine import catalog as cat  # here, not at the top: this module is imported by the GUI
+    from engine.storage import catalog as cat  # here, not at the top: this module is imported by the GUI
 
     return [(r.path, r.error or "unknown error") for r in lib.catalog.in_state(cat.FAILED, limit=limit)]
 

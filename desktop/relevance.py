@@ -1,8 +1,8 @@
 """The score floor: when nothing is a good match, say so instead of showing a screen of noise.
 
 Text queries are ranked by the engine's ``Result.match``, a number in [0, 1] that puts photos, video
-moments (their text→image cosine, mapped by ``engine.search.match_from_cosine``) and sounds (their
-AudioSet tag score, ``engine.sound_tags``) on one scale. Find-similar results carry a cosine
+moments (their text→image cosine, mapped by ``engine.search.api.match_from_cosine``) and sounds (their
+AudioSet tag score, ``engine.search.sound_tags``) on one scale. Find-similar results carry a cosine
 similarity between the example and the item, whose meaning depends on the kind (image vectors for
 photos and video moments, PANNs vectors for sounds).
 

@@ -18,7 +18,7 @@ from desktop import relevance
 from desktop.format import format_duration
 from desktop.qt_compat import emit, no_data
 from desktop.thumbnails import ThumbnailLoader, ThumbRequest, photo_key
-from engine.thumbnails import moment_key
+from engine.media.thumbnails import moment_key
 
 Index = QModelIndex | QPersistentModelIndex
 

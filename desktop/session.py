@@ -67,7 +67,7 @@ def open_session(
     service, and describe it. Raises LibraryBusyError when another process has it open, LookalikeError
     when it cannot be opened.
 
-    ``warm_up`` (default: when the real ``engine.service.Service`` is used) loads the image-text model
+    ``warm_up`` (default: when the real ``engine.service.core.Service`` is used) loads the image-text model
     and the vector store on the core thread right away (see the module docstring).
     """
     from engine.library import Library
@@ -78,7 +78,7 @@ def open_session(
     lib = Library.open(home)
     try:
         if service_factory is None:
-            from engine.service import Service
+            from engine.service.core import Service
 
             service_factory = Service
         service = service_factory(lib)

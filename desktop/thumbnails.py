@@ -1,6 +1,6 @@
 """Thumbnails and preview images, made off the GUI thread and cached on disk.
 
-Photos get a small JPEG in ``<home>/thumbnails/`` (made once by ``engine.thumbnails``, reused across
+Photos get a small JPEG in ``<home>/thumbnails/`` (made once by ``engine.media.thumbnails``, reused across
 runs); video moments use the frame the indexer saved there while sampling the clip; previews are
 decoded at screen size straight from the file. All decoding runs in a QThreadPool; the GUI thread
 only turns finished QImages into pixmaps. Newer requests run first (priority grows with each
@@ -44,14 +44,14 @@ def photo_key(path: str, size: int, mtime: float) -> str:
 
 def photo_thumbnail_file(cache_dir: Path, key: str, src: str) -> Path:
     """The cached thumbnail file of a photo, made now if missing. Raises DecodeError for a bad photo."""
-    from engine.thumbnails import make_photo_thumbnail
+    from engine.media.thumbnails import make_photo_thumbnail
 
     return make_photo_thumbnail(cache_dir, key, src)
 
 
 def moment_thumbnail_file(cache_dir: Path, moment_key: str) -> Path | None:
     """The frame the indexer saved for a video moment, or None when there is none."""
-    from engine.thumbnails import thumbnail_path
+    from engine.media.thumbnails import thumbnail_path
 
     p = thumbnail_path(cache_dir, moment_key)
     return p if p.is_file() else None

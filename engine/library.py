@@ -12,14 +12,14 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.catalog import Catalog
 from engine.errors import LibraryBusyError
 from engine.models import registry
-from engine.settings import Settings
+from engine.storage.catalog import Catalog
+from engine.storage.settings import Settings
 
 if TYPE_CHECKING:
     from engine.models.base import AudioEncoder, ImageTextEncoder, TextEncoder
-    from engine.store import VectorStore
+    from engine.storage.store import VectorStore
 
 LOCK_FILE = "library.lock"
 BUSY_MESSAGE = (
@@ -80,7 +80,7 @@ class Library:
         if self._store is None:
             if not self.exclusive:
                 raise LibraryBusyError(BUSY_MESSAGE.format(home=self.home))
-            from engine.store import VectorStore
+            from engine.storage.store import VectorStore
 
             self._store = VectorStore.open(
                 self.settings.store_uri,

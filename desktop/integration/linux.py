@@ -28,8 +28,8 @@ from desktop.integration.command import desktop_exec, open_command, sh_command
 from desktop.integration.common import FileItem, Integration, Item, Manifest
 from desktop.integration.thunar import ThunarItem, config_dirs_from_env
 
-#: MIME types of every extension engine.media indexes (canonical names from shared-mime-info), so that
-#: Lookalike is offered in "Open With" for them. A test checks this against engine.media and globs2.
+#: MIME types of every extension engine.media.kinds indexes (canonical names from shared-mime-info), so that
+#: Lookalike is offered in "Open With" for them. A test checks this against engine.media.kinds and globs2.
 MIME_TYPES = (
     "image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/bmp", "image/heif",
     "image/heic", "image/avif",

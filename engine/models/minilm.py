@@ -2,7 +2,7 @@
 
 The same recipe as sentence-transformers' model card for this model (Transformer → mean pooling over
 the attention mask → Normalize), without depending on sentence-transformers. Used for text-to-text
-matching: AudioSet class names for text→sound (see :mod:`engine.sound_tags`), file names, OCR text.
+matching: AudioSet class names for text→sound (see :mod:`engine.search.sound_tags`), file names, OCR text.
 """
 
 from __future__ import annotations

@@ -497,7 +497,7 @@ class PannsEncoder:
         return e.float().cpu().numpy(), t.float().cpu().numpy()
 
     def encode(self, waveforms: Sequence[np.ndarray]) -> AudioEmbedding:
-        """Embed mono float32 waveforms at 32 kHz (any lengths; see :mod:`engine.decode.audio`).
+        """Embed mono float32 waveforms at 32 kHz (any lengths; see :mod:`engine.media.audio`).
 
         Clips shorter than 1 s are zero-padded to 1 s. Clips are batched only with clips of the same
         length, so a clip's result never depends on what it was batched with. Waveforms longer than

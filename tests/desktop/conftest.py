@@ -37,7 +37,7 @@ def photos(tmp_path: Path) -> list[Path]:
 @pytest.fixture
 def make_window(qtbot: Any) -> Iterator[Callable[..., Any]]:
     """Build the real app window on a library folder; ``service_factory`` picks the service (fake by
-    default, ``engine.service.Service`` for the real one).
+    default, ``engine.service.core.Service`` for the real one).
 
     The window is shown and its library opened; at teardown it quits and waits for the service to
     stop (so every test leaves no engine thread and no library lock behind).

@@ -1,4 +1,4 @@
-"""A stand-in for engine.service.Service with the same API, for GUI tests that need no models.
+"""A stand-in for engine.service.core.Service with the same API, for GUI tests that need no models.
 
 It runs every request on one worker thread, as the real service does, and records what it was asked
 (``calls``), so tests can check which engine function each GUI action reached. Searches answer from
@@ -14,11 +14,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from engine.service import ServiceProgress
+from engine.service.core import ServiceProgress
 
 
 def result_for(path: Path, score: float, file_id: int = 1, kind: str = "photo", **kw: Any) -> Any:
-    from engine.search import Result
+    from engine.search.api import Result
 
     st = path.stat()
     kw.setdefault("match", score)  # text queries rank by match; the fakes make it the score

@@ -58,8 +58,8 @@ def main(argv: list[str]) -> int:
     from desktop.first_run import ModelsDialog
     from desktop.icons import app_icon
     from desktop.session import open_session
-    from engine.media import kind_of
-    from engine.service import Service
+    from engine.media.kinds import kind_of
+    from engine.service.core import Service
 
     app = QApplication(["lookalike"])
     app.setWindowIcon(app_icon())

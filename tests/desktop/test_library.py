@@ -94,7 +94,7 @@ def test_status_bar_follows_progress_and_pauses(qtbot: Any, window: Any) -> None
 
 
 def test_describe_wording() -> None:
-    from engine.service import ServiceProgress
+    from engine.service.core import ServiceProgress
 
     assert describe(ServiceProgress(state="scanning")) == "Looking for new and changed files…"
     assert describe(ServiceProgress(state="paused", queued=7)) == "Paused · 7 files waiting"

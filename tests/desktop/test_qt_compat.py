@@ -25,7 +25,7 @@ def test_emit_keeps_true_alive() -> None:
 
 
 def test_model_data_keeps_none_alive(qtbot: Any) -> None:
-    from engine.search import Result
+    from engine.search.api import Result
 
     model = ResultModel(None)
     model.set_results([Result(1, "/a/rain.wav", "sound", 0.5)])

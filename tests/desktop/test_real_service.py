@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.service import Service
+from engine.service.core import Service
 from tests.media import make_library, recompressed_copy
 
 pytestmark = pytest.mark.slow
@@ -55,9 +55,9 @@ def test_add_folder_index_type_and_find_similar(
 def test_closing_during_indexing_loses_nothing(
     qtbot: Any, make_window: Any, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine import catalog as cat
-    from engine import indexer
+    from engine.indexing import pipeline as indexer
     from engine.library import Library
+    from engine.storage import catalog as cat
 
     # Decoding takes a little while per photo, as with real photos, so the close lands mid-indexing.
     prepare = indexer.prepare_photo

@@ -10,7 +10,7 @@ from desktop.thumbnails import ThumbnailLoader
 
 
 def test_thousands_of_results_load_only_visible_thumbnails(qtbot: Any, tmp_path: Any) -> None:
-    from engine.search import Result
+    from engine.search.api import Result
 
     loader = ThumbnailLoader(tmp_path)
     asked: list[str] = []
@@ -36,7 +36,7 @@ def test_thousands_of_results_load_only_visible_thumbnails(qtbot: Any, tmp_path:
 
 
 def test_a_tile_is_one_call_to_the_model(tmp_path: Any) -> None:
-    from engine.search import Result
+    from engine.search.api import Result
 
     loader = ThumbnailLoader(tmp_path)
     asked: list[str] = []

@@ -14,9 +14,9 @@ pytestmark = pytest.mark.slow
 
 def store_one_vector(home: Path) -> str:
     """Give the library an image collection with one vector, as indexing one photo would."""
-    from engine.indexer import KIND_PHOTO
+    from engine.core.vectors import KIND_PHOTO
     from engine.library import Library
-    from engine.store import vector_id
+    from engine.storage.store import vector_id
 
     with Library.open(home) as lib:
         dim = lib.image_text_encoder().encode_texts(["x"]).shape[1]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from PySide6.QtWidgets import QSystemTrayIcon
 
-from engine.settings import Settings
+from engine.storage.settings import Settings
 
 
 def test_close_quits_and_stops_the_service_by_default(qtbot: Any, window: Any) -> None:

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from engine.decode.audio import SAMPLE_RATE, audio_duration, iter_audio_chunks, load_audio
 from engine.errors import DecodeError
+from engine.media.audio import SAMPLE_RATE, audio_duration, iter_audio_chunks, load_audio
 
 SR = SAMPLE_RATE
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.catalog import INDEXED, PENDING, SCHEMA_VERSION, Catalog
 from engine.errors import LookalikeError
+from engine.storage.catalog import INDEXED, PENDING, SCHEMA_VERSION, Catalog
 
 
 def _open_and_add(path: str, name: str) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from engine.cli import main
+from engine.cli.main import main
 from tests.conftest import SHARED_ASSETS
 from tests.engine.test_audio_decode import make_sound
 from tests.engine.videogen import BLUE, GREEN, RED, YELLOW, Scene, has_encoder, make_clip
@@ -99,7 +99,7 @@ def test_video_moment_found_by_a_photo_of_the_scene(home: Path, tmp_path: Path, 
     assert best["moments"], "runner-up moments are listed"
 
     # The moment's thumbnail was written while indexing (the app never decodes a video to show it).
-    from engine.thumbnails import moment_key, thumbnail_path
+    from engine.media.thumbnails import moment_key, thumbnail_path
 
     assert thumbnail_path(home / "thumbnails", moment_key(best["file_id"], best["t"])).is_file()
 
@@ -162,7 +162,7 @@ def test_words_find_sounds_through_their_tags(home: Path, tmp_path: Path, capsys
     assert scores == sorted(scores, reverse=True) and scores[0] > 0
 
     from engine.library import Library
-    from engine.sound_tags import TagMatcher, class_names
+    from engine.search.sound_tags import TagMatcher, class_names
 
     with Library.open(home) as lib:
         matcher = TagMatcher(lib.text_encoder())

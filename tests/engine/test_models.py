@@ -139,7 +139,7 @@ def test_help_does_not_import_heavy_libraries() -> None:
 
 
 def test_models_list_shows_what_is_installed(home: Path, capsys) -> None:
-    from engine.cli import main
+    from engine.cli.main import main
 
     assert main(["models", "list", "--json"]) == 0
     rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
@@ -155,7 +155,7 @@ def test_text_search_over_photos_loads_no_torch(home: Path, tmp_path: Path) -> N
     pics = make_library(tmp_path / "pics", 3)[0].parent
     code = (
         "import sys, json\n"
-        "from engine.cli import main\n"
+        "from engine.cli.main import main\n"
         f"main(['index', {str(pics)!r}])\n"
         "before = 'torch' in sys.modules\n"
         "print('RESULTS')\n"

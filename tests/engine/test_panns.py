@@ -11,8 +11,8 @@ import soundfile as sf
 import soxr
 import torch
 
-from engine.decode.audio import load_audio
 from engine.errors import ModelFileError
+from engine.media.audio import load_audio
 from engine.models import registry
 from engine.models.panns import (
     CHECKPOINTS,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main
+from engine.cli.main import main
 from tests.media import make_library, recompressed_copy, save_photo
 
 
@@ -29,7 +29,7 @@ def index_json(capsys: pytest.CaptureFixture[str], *folders: Path) -> dict:
 
 
 def catalog_rows(home: Path) -> dict[str, tuple[str, str | None]]:
-    from engine.catalog import Catalog
+    from engine.storage.catalog import Catalog
 
     c = Catalog(home / "catalog.sqlite")
     try:
@@ -180,7 +180,7 @@ def test_missing_model_says_which_and_how(bare_home: Path, tmp_path: Path, capsy
 def _cli(home: Path, *args: str, **kw) -> subprocess.Popen:
     env = dict(os.environ, LOOKALIKE_HOME=str(home), PYTHONUNBUFFERED="1")
     return subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", *args],
+        [sys.executable, "-m", "engine.cli.main", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -203,7 +203,7 @@ def test_second_process_gets_a_clear_message(home: Path, tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_sigkill_mid_indexing_loses_nothing(home: Path, tmp_path: Path) -> None:
-    from engine.catalog import Catalog
+    from engine.storage.catalog import Catalog
 
     n = 60
     make_library(tmp_path / "pics", n)

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.decode.images import load_photo, quick_hash
-from engine.indexer import walk_media
-from engine.service import Service, ServiceProgress
+from engine.indexing.scan import walk_media
+from engine.media.images import load_photo, quick_hash
+from engine.service.core import Service, ServiceProgress
 from tests.media import make_library, save_photo
 
 QUIET = 0.3
@@ -485,7 +485,7 @@ def test_add_remove_folder_and_retry_failed(lib, services, tmp_path: Path) -> No
 
 
 def test_stop_finishes_cleanly_and_later_requests_fail(lib, services, tmp_path: Path) -> None:
-    from engine.service import ServiceStoppedError
+    from engine.service.core import ServiceStoppedError
 
     folder = tmp_path / "pics"
     make_library(folder, 4)
@@ -534,7 +534,7 @@ def slow(self, batch):
     time.sleep(0.05 * len(batch))
     return real(self, batch)
 UFormEncoder.encode_pixels = slow
-from engine.cli_watch import main
+from engine.cli.watch import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -620,7 +620,7 @@ def test_watch_command_stops_cleanly_on_ctrl_c(home: Path, tmp_path: Path) -> No
 
 
 def test_format_progress() -> None:
-    from engine.cli_watch import format_progress
+    from engine.cli.watch import format_progress
 
     p = ServiceProgress(
         state="indexing",
@@ -651,7 +651,7 @@ def test_indexing_runs_at_background_priority_and_the_caller_does_not(lib, servi
     import os
     import threading
 
-    from engine.service import BACKGROUND_NICE
+    from engine.service.core import BACKGROUND_NICE
 
     def nice_here() -> int:
         return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import engine.sound_tags as sound_tags
+import engine.search.sound_tags as sound_tags
 from engine.models.minilm import MiniLMEncoder
 from engine.models.tiny_audio import write_tiny_minilm
-from engine.sound_tags import (
+from engine.search.sound_tags import (
     CEILING,
     FLOOR,
     TagMatcher,

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import store as store_mod
 from engine.errors import LibraryBusyError, StoreError
-from engine.store import AUTO_FLUSH_ROWS, BUSY_MESSAGE, Hit, VectorStore, vector_id
+from engine.storage import store as store_mod
+from engine.storage.store import AUTO_FLUSH_ROWS, BUSY_MESSAGE, Hit, VectorStore, vector_id
 from tests.engine import conftest_milvus
 
 REPO = Path(__file__).resolve().parents[2]
@@ -380,7 +380,7 @@ def test_reopen_in_a_new_process_finds_the_data_loaded(lite: Backend) -> None:
     proc = run_py(f"""
         import json, numpy as np
         from pathlib import Path
-        from engine.store import VectorStore
+        from engine.storage.store import VectorStore
         s = VectorStore.open("", lite_path=Path({str(lite.lite_path)!r}))
         q = np.load({str(lite.lite_path.parent / "q.npy")!r})
         hit = s.search("images", q, 1)[0][0]  # collections start released: the store loads them
@@ -398,7 +398,7 @@ def test_rows_in_the_log_after_a_kill_are_flushed_on_open(lite: Backend) -> None
     proc = run_py(f"""
         import os, numpy as np
         from pathlib import Path
-        from engine.store import VectorStore
+        from engine.storage.store import VectorStore
         s = VectorStore.open("", lite_path=Path({str(lite.lite_path)!r}))
         s.ensure_collection("images", {DIM})
         v = np.random.default_rng(0).standard_normal((100, {DIM})).astype(np.float32)
@@ -438,14 +438,14 @@ def test_truncated_index_sidecars_are_rebuilt(lite: Backend, caplog: pytest.LogC
         with open(f, "r+b") as fh:
             fh.truncate(f.stat().st_size // 2)
 
-    with caplog.at_level(logging.WARNING, logger="engine.store"), lite.open() as s:
+    with caplog.at_level(logging.WARNING, logger="engine.storage.store"), lite.open() as s:
         s.ensure_collection("images", DIM)
         hit = s.search("images", vecs[123:124], 1)[0][0]
         assert (hit.file_id, hit.score) == (123, pytest.approx(1.0, abs=1e-4))
         assert s.count("images") == 300
     assert re.search(r"deleting \d+ index sidecar", caplog.text)
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="engine.store"), lite.open() as s:  # rebuilt whole
+    with caplog.at_level(logging.WARNING, logger="engine.storage.store"), lite.open() as s:  # rebuilt whole
         assert s.search("images", vecs[5:6], 1)[0][0].file_id == 5
     assert "sidecar" not in caplog.text
 
@@ -455,7 +455,7 @@ def test_library_open_in_another_process_is_busy(lite: Backend) -> None:
         f"""
         import sys
         from pathlib import Path
-        from engine.store import VectorStore
+        from engine.storage.store import VectorStore
         s = VectorStore.open("", lite_path=Path({str(lite.lite_path)!r}))
         print("open", flush=True)
         sys.stdin.read()
@@ -502,7 +502,7 @@ def test_falls_back_to_plain_lite_when_internals_move(
 
     monkeypatch.setattr(store_mod._LiteServer, "start", staticmethod(moved))
     vecs, rows = photos(np.random.default_rng(15), 10)
-    with caplog.at_level(logging.WARNING, logger="engine.store"), lite.open() as s:
+    with caplog.at_level(logging.WARNING, logger="engine.storage.store"), lite.open() as s:
         s.ensure_collection("images", DIM)
         put(s, "images", rows)
         assert s.search("images", vecs[4:5], 1)[0][0].file_id == 4

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from engine.errors import DecodeError
-from engine.thumbnails import make_photo_thumbnail, moment_key, save_thumbnail, thumbnail_path
+from engine.media.thumbnails import make_photo_thumbnail, moment_key, save_thumbnail, thumbnail_path
 
 RED, GREEN, BLUE, YELLOW = (220, 30, 30), (30, 190, 40), (30, 40, 220), (230, 215, 40)
 
@@ -190,7 +190,7 @@ def test_bad_photos_raise_decode_error(tmp_path: Path) -> None:
 
 
 def test_video_moments_get_thumbnails_in_the_same_pass(tmp_path: Path) -> None:
-    from engine.decode.video import sample_moments
+    from engine.media.video import sample_moments
     from tests.engine.videogen import BLUE as V_BLUE
     from tests.engine.videogen import RED as V_RED
     from tests.engine.videogen import Scene, make_clip

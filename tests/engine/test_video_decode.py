@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.decode.video import Moment, VideoInfo, probe_video, sample_moments
 from engine.errors import DecodeError
+from engine.media.video import Moment, VideoInfo, probe_video, sample_moments
 from tests.engine.videogen import (
     BLUE,
     CYAN,
@@ -54,9 +54,7 @@ def near(a: tuple[int, ...], b: tuple[int, ...], tol: int = 45) -> bool:
 
 def mode_of(caplog: pytest.LogCaptureFixture) -> str:
     msgs = [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "engine.decode.video" and "mode=" in r.getMessage()
+        r.getMessage() for r in caplog.records if r.name == "engine.media.video" and "mode=" in r.getMessage()
     ]
     assert msgs, "sample_moments logs the strategy it chose"
     return msgs[-1].split("mode=")[1].split()[0]
@@ -64,7 +62,7 @@ def mode_of(caplog: pytest.LogCaptureFixture) -> str:
 
 def run(path: Path, caplog: pytest.LogCaptureFixture | None = None, **kw) -> list[Moment]:
     if caplog is not None:
-        caplog.set_level(logging.DEBUG, logger="engine.decode.video")
+        caplog.set_level(logging.DEBUG, logger="engine.media.video")
     return list(sample_moments(path, **kw))
 
 
@@ -292,7 +290,7 @@ def test_default_cap_holds_on_a_three_hour_clip(clips: Path) -> None:
 def test_a_seek_that_lands_wrong_falls_back_to_reading_in_order(
     clips: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine.decode import video
+    from engine.media import video
 
     clip = make_clip(clips / "long_lying.mp4", THREE_HOURS, fps=0.2, size=(48, 32), gop=1)
     honest = video._Clip.keyframe_at
@@ -361,7 +359,7 @@ def test_8k_frames_are_scaled_down_in_the_decoder_with_bounded_memory(clips: Pat
     code = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
-        from engine.decode.video import probe_video, sample_moments
+        from engine.media.video import probe_video, sample_moments
         info = probe_video({str(path)!r})
         ms = list(sample_moments({str(path)!r}))
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec.

@@ -22,8 +22,8 @@ from watchdog.events import (
     FileOpenedEvent,
 )
 
-from engine.settings import DEFAULT_EXCLUDES
-from engine.watcher import (
+from engine.storage.settings import DEFAULT_EXCLUDES
+from engine.watch.watcher import (
     CREATED,
     DELETED,
     MODIFIED,
@@ -324,7 +324,7 @@ def test_a_move_between_two_watches_is_matched_by_content(lib, tmp_path: Path) -
     lib.add_folder(b)
     st = photo.stat()
     [fid] = lib.catalog.add_many([(str(photo), st.st_size, st.st_mtime, "photo")])
-    from engine.decode.images import quick_hash
+    from engine.media.images import quick_hash
 
     lib.catalog.mark_indexed(fid, digest=quick_hash(photo), model="m")
     moved = b / "x.jpg"
@@ -343,6 +343,6 @@ def test_a_move_between_two_watches_is_matched_by_content(lib, tmp_path: Path) -
 
 
 def _change(path: Path):
-    from engine.watcher import Change
+    from engine.watch.watcher import Change
 
     return Change(str(path), MODIFIED, 0.0, 0.0)

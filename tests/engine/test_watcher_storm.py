@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.settings import DEFAULT_EXCLUDES
-from engine.watcher import DELETED, ChangeQueue, Watcher, _Handler
+from engine.storage.settings import DEFAULT_EXCLUDES
+from engine.watch.watcher import DELETED, ChangeQueue, Watcher, _Handler
 from tests.engine.test_service import lib, services, wait_for, wait_synced  # noqa: F401 (fixtures)
 from tests.media import make_library, save_photo
 
@@ -100,7 +100,7 @@ def test_a_rescan_settles_rows_waiting_in_limbo(
 @pytest.fixture
 def slow_decode(monkeypatch: pytest.MonkeyPatch) -> None:
     """Decoding slow enough that the renames below land while the batch holding the files runs."""
-    import engine.indexer as indexer
+    import engine.indexing.pipeline as indexer
 
     real = indexer.load_photo
 

@@ -13,7 +13,7 @@ import pytest
 
 from desktop.integration import APP_ID, linux
 from desktop.integration.command import desktop_exec, parse_desktop_exec
-from engine.media import PHOTO_EXTS, SOUND_EXTS, VIDEO_EXTS
+from engine.media.kinds import PHOTO_EXTS, SOUND_EXTS, VIDEO_EXTS
 
 REPO = Path(__file__).resolve().parents[2]
 DESKTOP = REPO / "resources" / f"{APP_ID}.desktop"

@@ -104,7 +104,8 @@ def _cancel_on_sigint() -> threading.Event:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from engine.indexer import index_pending, scan
+    from engine.indexing.pipeline import index_pending
+    from engine.indexing.scan import scan
 
     with _open_library(args) as lib:
         added = [str(lib.add_folder(f)) for f in args.folders]
@@ -162,7 +163,7 @@ def _kinds(args: argparse.Namespace) -> list[str] | None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from engine.search import search_text
+    from engine.search.api import search_text
 
     with _open_library(args) as lib:
         results = search_text(lib, args.text, limit=args.limit, kinds=_kinds(args), folder=args.folder)
@@ -171,7 +172,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
-    from engine.search import search_similar, search_similar_many
+    from engine.search.api import search_similar, search_similar_many
 
     at = None
     if args.at:
@@ -191,9 +192,9 @@ def cmd_similar(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from engine import catalog as cat
     from engine.errors import LibraryBusyError
     from engine.models import registry
+    from engine.storage import catalog as cat
 
     try:
         lib = _open_library(args)
@@ -266,7 +267,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from engine.models import fetch, registry
-    from engine.settings import Settings
+    from engine.storage.settings import Settings
 
     settings = Settings.load(args.home)
     mdir = settings.models_dir
@@ -376,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("retry", help="re-queue the files that failed")
     p.set_defaults(func=cmd_retry)
 
-    from engine import cli_watch  # light: the service loads only when the command runs
+    from engine.cli import watch as cli_watch  # light: the service loads only when the command runs
 
     cli_watch.add_parser(sub)
 

@@ -4,8 +4,8 @@ It watches the library folders, reconciles the catalog with the disk at start, i
 and shows one live progress line (``--json``: one JSON snapshot per line). Ctrl-C or SIGTERM stop it
 cleanly: the current file finishes, changes already seen are recorded, nothing is lost.
 
-Wired into the main parser by engine.cli (``add_parser``); also runs alone:
-``python -m engine.cli_watch [FOLDER…]``.
+Wired into the main parser by engine.cli.main (``add_parser``); also runs alone:
+``python -m engine.cli.watch [FOLDER…]``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import LookalikeError
 
 if TYPE_CHECKING:
-    from engine.service import ServiceProgress
+    from engine.service.core import ServiceProgress
 
 
 def _fmt_duration(seconds: float) -> str:
@@ -120,7 +120,7 @@ def _stop_on_signals(stop: threading.Event) -> None:
 def cmd_watch(args: argparse.Namespace) -> int:
     """Run the service until interrupted. Raises LookalikeError (library busy, bad folder, …)."""
     from engine.library import Library
-    from engine.service import Service
+    from engine.service.core import Service
 
     stop = threading.Event()
     _stop_on_signals(stop)
@@ -180,7 +180,7 @@ def _show(p: ServiceProgress, last: str, *, as_json: bool, tty: bool) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m engine.cli_watch``: the watch command on its own."""
+    """``python -m engine.cli.watch``: the watch command on its own."""
     ap = argparse.ArgumentParser(
         prog="lookalike watch", description="Watch the library folders and index what changes, until Ctrl-C."
     )

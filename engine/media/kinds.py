@@ -17,15 +17,49 @@ class Kind(str, Enum):
 
 
 PHOTO_EXTS = {
-    ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".tif", ".tiff", ".bmp",
-    ".heic", ".heif", ".avif",
+    ".jpg",
+    ".jpeg",
+    ".jpe",
+    ".jfif",
+    ".png",
+    ".webp",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".bmp",
+    ".heic",
+    ".heif",
+    ".avif",
 }
 VIDEO_EXTS = {
-    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
-    ".3gp", ".wmv", ".flv", ".ogv",
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".mpg",
+    ".mpeg",
+    ".ts",
+    ".mts",
+    ".m2ts",
+    ".3gp",
+    ".wmv",
+    ".flv",
+    ".ogv",
 }
 SOUND_EXTS = {
-    ".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".wma", ".aif", ".aiff",
+    ".wav",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".mp3",
+    ".m4a",
+    ".aac",
+    ".opus",
+    ".wma",
+    ".aif",
+    ".aiff",
 }
 
 

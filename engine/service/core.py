@@ -29,14 +29,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from engine import catalog as cat
+from engine.core.progress import Progress
 from engine.errors import LookalikeError
-from engine.indexer import FLUSH_EVERY_S, Progress, index_pending, scan
-from engine.watcher import NATIVE, POLLING, ChangeApplier, ChangeQueue, Watcher
+from engine.indexing.pipeline import FLUSH_EVERY_S, index_pending
+from engine.indexing.scan import scan
+from engine.storage import catalog as cat
+from engine.watch.watcher import NATIVE, POLLING, ChangeApplier, ChangeQueue, Watcher
 
 if TYPE_CHECKING:
     from engine.library import Library
-    from engine.search import Result
+    from engine.search.api import Result
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -380,14 +382,14 @@ class Service:
         return fut
 
     def search_text(self, text: str, **kw: Any) -> Future[list[Result]]:
-        """engine.search.search_text on the core thread (ModelMissingError when the model is absent)."""
-        from engine.search import search_text
+        """engine.search.api.search_text on the core thread (ModelMissingError when the model is absent)."""
+        from engine.search.api import search_text
 
         return self.call(search_text, text, **kw)
 
     def search_similar(self, paths: Sequence[str | Path] | str | Path, **kw: Any) -> Future[list[Result]]:
         """Find-similar for one example file or several together (LookalikeError for an unreadable one)."""
-        from engine.search import search_similar, search_similar_many
+        from engine.search.api import search_similar, search_similar_many
 
         many = [paths] if isinstance(paths, (str, Path)) else list(paths)
         if len(many) == 1:

@@ -1,5 +1,5 @@
 """Text → sound: rank indexed sounds (and video soundtracks) by their AudioSet tag scores on the classes
-the query names (see engine.sound_tags for how the weights and the [0, 1] score are made)."""
+the query names (see engine.search.sound_tags for how the weights and the [0, 1] score are made)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine.search.results import Result, in_folder
+
 if TYPE_CHECKING:
     from engine.library import Library
-    from engine.search import Result
-    from engine.sound_tags import TagMatcher
+    from engine.search.sound_tags import TagMatcher
 
 _cache_lock = threading.Lock()
 
@@ -29,7 +30,7 @@ def _tags(lib: Library) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _matcher(lib: Library) -> TagMatcher:
-    from engine.sound_tags import TagMatcher
+    from engine.search.sound_tags import TagMatcher
 
     with _cache_lock:
         m = lib.memo.get("tag_matcher")
@@ -42,9 +43,8 @@ def _matcher(lib: Library) -> TagMatcher:
 def search_sounds_by_text(lib: Library, text: str, *, limit: int, folder: str | None) -> list[Result]:
     """Sounds matching ``text``, best first; [] when the sound or text model is not installed, or when
     the words name no sound (the weights are then all zero)."""
-    from engine import catalog as cat
-    from engine.search import Result, _in_folder
-    from engine.sound_tags import score_sounds
+    from engine.search.sound_tags import score_sounds
+    from engine.storage import catalog as cat
 
     if not (lib.model_ready(lib.settings.text_model) and lib.model_ready(lib.settings.audio_model)):
         return []
@@ -62,7 +62,7 @@ def search_sounds_by_text(lib: Library, text: str, *, limit: int, folder: str | 
         rows = lib.catalog.get_many(int(ids[i]) for i in chunk)
         for i in chunk:
             row = rows.get(int(ids[i]))
-            if row is None or row.state != cat.INDEXED or not _in_folder(row.path, folder):
+            if row is None or row.state != cat.INDEXED or not in_folder(row.path, folder):
                 continue
             s = float(scores[i])
             if s <= 0.0:

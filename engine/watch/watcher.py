@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine import catalog as cat
-from engine.decode.images import quick_hash
-from engine.media import is_excluded, kind_of
+from engine.media.images import quick_hash
+from engine.media.kinds import is_excluded, kind_of
+from engine.storage import catalog as cat
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -765,7 +765,7 @@ class ChangeApplier:
             self._adds.append((path, st.st_size, st.st_mtime, kind))
 
     def _present_dir(self, path: str, out: Applied, final: bool) -> None:
-        from engine.indexer import walk_media
+        from engine.indexing.scan import walk_media
 
         excludes = self.lib.settings.excludes
         seen: set[str] = set()

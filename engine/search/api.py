@@ -7,73 +7,29 @@ The example for find-similar may be any file, inside the library or not.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine import catalog as cat
-from engine.errors import LookalikeError, ModelMissingError
-from engine.indexer import KIND_FRAME, KIND_PHOTO, KIND_SOUND, KIND_SOUNDTRACK
-from engine.media import Kind, kind_of
+from engine.core.vectors import KIND_FRAME, KIND_PHOTO, KIND_SOUND, KIND_SOUND_SEGMENT, KIND_SOUNDTRACK
+from engine.errors import ModelMissingError
+from engine.media.kinds import Kind
+from engine.search.examples import encode_example
+from engine.search.results import Result, in_folder, match_from_cosine
+from engine.search.sounds import search_sounds_by_text
+from engine.storage import catalog as cat
 
 if TYPE_CHECKING:
     from engine.library import Library
-    from engine.store import Hit
+    from engine.storage.store import Hit
 
 _VECTOR_KINDS = {
     Kind.PHOTO.value: [KIND_PHOTO],
     Kind.VIDEO.value: [KIND_FRAME, KIND_SOUNDTRACK],
     Kind.SOUND.value: [KIND_SOUND],
 }
-
-
-@dataclass
-class Result:
-    file_id: int
-    path: str
-    kind: str
-    score: float
-    #: Seconds into the file of the best moment (video frames, sound segments); None for photos.
-    t: float | None = None
-    #: Other good moments of the same file as (t, score), best first.
-    moments: list[tuple[float, float]] = field(default_factory=list)
-    size: int = 0
-    mtime: float = 0.0
-    duration: float | None = None
-    #: ``score`` mapped to [0, 1] so that photos, video moments and sounds can share one ranked list
-    #: (see :func:`match_from_cosine` and engine.sound_tags).
-    match: float = 0.0
-
-    @property
-    def name(self) -> str:
-        return os.path.basename(self.path)
-
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d["moments"] = [{"t": t, "score": s} for t, s in self.moments]
-        return d
-
-
-#: Text→image cosines of UForm-class models: below LOW is no match, above HIGH a sure one. Set from the
-#: ranges published for CLIP-like models (good caption matches 0.25–0.35), not fitted on our data: no
-#: real UForm weights exist where this was written. Refit with labelled data when they do.
-TEXT_IMAGE_LOW, TEXT_IMAGE_HIGH = 0.10, 0.35
-
-
-def match_from_cosine(score: float) -> float:
-    """A text→image cosine mapped to [0, 1], comparable with the sound scores of engine.sound_tags."""
-    return min(1.0, max(0.0, (score - TEXT_IMAGE_LOW) / (TEXT_IMAGE_HIGH - TEXT_IMAGE_LOW)))
-
-
-def _in_folder(path: str, folder: str | None) -> bool:
-    if not folder:
-        return True
-    prefix = str(Path(folder).expanduser().resolve()).rstrip(os.sep) + os.sep
-    return path.startswith(prefix)
 
 
 def _results_from_hits(
@@ -89,7 +45,7 @@ def _results_from_hits(
     for h in hits:
         row = rows.get(h.file_id)
         # Rows mid-reindex or removed are skipped: the catalog, not the store, says what exists.
-        if row is None or row.state != cat.INDEXED or not _in_folder(row.path, folder):
+        if row is None or row.state != cat.INDEXED or not in_folder(row.path, folder):
             continue
         if exclude_path is not None and row.path == exclude_path:
             continue
@@ -149,7 +105,6 @@ def _search_space(
 def _add_moments(lib: Library, collection: str, query: np.ndarray, results: list[Result]) -> None:
     """Fill in the best and runner-up moments of video and long-sound results (one extra search over
     their moment vectors only). A file matched by its whole-file vector gets its best moment as ``t``."""
-    from engine.media_pipelines import KIND_SOUND_SEGMENT
 
     timed = [r for r in results if r.kind != Kind.PHOTO.value]
     if not timed:
@@ -218,49 +173,7 @@ def search_text(
 
 
 def _search_sounds_by_text(lib: Library, text: str, *, limit: int, folder: str | None) -> list[Result]:
-    try:
-        from engine import sound_search
-    except ImportError:
-        return []
-    return sound_search.search_sounds_by_text(lib, text, limit=limit, folder=folder)
-
-
-def encode_example(lib: Library, path: str | Path, *, at: float | None = None) -> tuple[str, np.ndarray]:
-    """The query vector for find-similar: (collection, vector).
-
-    An unchanged indexed file reuses its stored vectors (no decode); any other file is decoded and
-    encoded now. Raises LookalikeError for an unsupported or unreadable file.
-    """
-    p = Path(path).expanduser()
-    kind = kind_of(p)
-    if kind is None:
-        raise LookalikeError(f"Not a photo, video or sound file Lookalike knows: {p.name}")
-    if not p.is_file():
-        raise LookalikeError(f"File not found: {p}")
-    if kind == Kind.PHOTO:
-        from engine.decode.images import load_photo
-
-        row = lib.catalog.by_path(str(p.resolve()))
-        st = p.stat()
-        if (
-            row is not None
-            and row.state == cat.INDEXED
-            and (row.size, row.mtime) == (st.st_size, st.st_mtime)
-        ):
-            store = lib.store
-            if store.has_collection(lib.image_collection):
-                _, vecs = store.get_vectors(lib.image_collection, row.id)
-                if len(vecs):
-                    return lib.image_collection, vecs[0]
-        enc = lib.image_text_encoder()
-        return lib.image_collection, enc.encode_images([load_photo(p, min_side=enc.image_size)])[0]
-    try:
-        from engine import media_pipelines
-    except ImportError:
-        raise LookalikeError(
-            f"Find-similar for {kind.value} files is not available in this version"
-        ) from None
-    return media_pipelines.encode_example(lib, p, kind, at=at)
+    return search_sounds_by_text(lib, text, limit=limit, folder=folder)
 
 
 def search_similar(

@@ -1,1 +1,0 @@
-"""Decoders: photos (Pillow), video frames (PyAV), sound (soundfile / PyAV). They raise DecodeError."""

@@ -1,0 +1,229 @@
+"""Indexing pending files into the vector store.
+
+Pipeline: a bounded look-ahead of decode jobs on a thread pool (the model never waits for I/O, and
+memory stays flat), batched encoding on the calling thread (which owns the encoders and the store),
+then the crash-safe write order: delete the file's old vectors, upsert the new ones by key, and only
+then mark the catalog row indexed. A file that fails becomes a failed row with its reason; the rest
+of the folder keeps going.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from engine.core.progress import CancelFn, Progress, ProgressFn, never
+from engine.core.vectors import KIND_PHOTO
+from engine.errors import DecodeError, LookalikeError, ModelMissingError
+from engine.indexing.media_pipelines import PREPARERS
+from engine.indexing.work import Prepared, Preparer
+from engine.media.images import load_photo, quick_hash
+from engine.media.kinds import Kind
+from engine.storage import catalog as cat
+
+if TYPE_CHECKING:
+    from engine.library import Library
+
+ENCODE_BATCH = 32
+FLUSH_EVERY_S = 2.0
+
+
+# -- indexing ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class IndexReport:
+    indexed: int = 0
+    failed: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    #: Files left pending because their model is not installed: model id -> (count, how to fix).
+    waiting: dict[str, tuple[int, str]] = field(default_factory=dict)
+    cancelled: bool = False
+    seconds: float = 0.0
+
+
+def prepare_photo(lib: Library, row: cat.FileRow, cancel: CancelFn) -> Prepared:
+    enc = lib.image_text_encoder()
+    img = load_photo(row.path, min_side=enc.image_size)
+    # Preprocessed here, on the decode pool, so the encoder thread only runs the model.
+    return Prepared(row, images=[(0, 0.0, enc.preprocess([img])[0].astype(np.float16), KIND_PHOTO)])
+
+
+def _preparer(kind: str) -> Preparer | None:
+    if kind == Kind.PHOTO.value:
+        return prepare_photo
+    return PREPARERS.get(kind)
+
+
+def _prepare(lib: Library, row: cat.FileRow, fn: Preparer, cancel: CancelFn) -> Prepared:
+    """Run on a pool thread: hash and decode one file, turning every failure into a per-file error."""
+    try:
+        st = os.stat(row.path)
+        digest = quick_hash(row.path)
+        prepared = fn(lib, row, cancel)
+        prepared.digest = digest
+        if (st.st_size, st.st_mtime) != (row.size, row.mtime):
+            # Changed since the scan: index what we read now and record its current size/mtime.
+            lib.catalog.add(row.path, st.st_size, st.st_mtime, row.kind)
+        return prepared
+    except DecodeError as exc:
+        return Prepared(row, error=str(exc))
+    except FileNotFoundError:
+        return Prepared(row, error="file not found (moved or deleted before it was indexed)")
+    except PermissionError:
+        return Prepared(row, error="permission denied: cannot read the file")
+    except OSError as exc:
+        return Prepared(row, error=f"cannot read the file: {exc.strerror or exc}")
+    except ModelMissingError:
+        raise
+    except Exception as exc:  # a decoder bug on one odd file must not stop the library
+        return Prepared(row, error=f"unexpected error while reading: {exc.__class__.__name__}: {exc}")
+
+
+def _required_models(lib: Library, kind: str) -> list[str]:
+    if kind in (Kind.PHOTO.value, Kind.VIDEO.value):
+        return [lib.settings.image_text_model]
+    if kind == Kind.SOUND.value:
+        return [lib.settings.audio_model]
+    return []
+
+
+def index_pending(
+    lib: Library,
+    *,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    workers: int | None = None,
+    limit: int | None = None,
+) -> IndexReport:
+    """Index every pending row of the catalog. Returns a report; never raises for a bad file.
+
+    ``cancel()`` is checked between files: on cancel, finished files stay indexed and the rest stay
+    pending for the next run. Files whose model is not installed stay pending and are listed in
+    ``report.waiting`` with the command that installs the model.
+    """
+    cancel = cancel or never
+    started = time.monotonic()
+    report = IndexReport()
+    rows = lib.catalog.in_state(cat.PENDING, limit=limit)
+    runnable: list[tuple[cat.FileRow, Preparer]] = []
+    for row in rows:
+        missing = [m for m in _required_models(lib, row.kind) if not lib.model_ready(m)]
+        fn = _preparer(row.kind)
+        if missing or fn is None:
+            for m in missing or [f"{row.kind}-pipeline"]:
+                n, _ = report.waiting.get(m, (0, ""))
+                fix = f"lookalike models download {m}" if missing else "not supported in this version"
+                report.waiting[m] = (n + 1, fix)
+            continue
+        runnable.append((row, fn))
+
+    prog = Progress(phase="indexing", total=len(runnable))
+    if progress:
+        progress(prog)
+    if not runnable:
+        report.seconds = time.monotonic() - started
+        return report
+
+    n_workers = workers or lib.settings.workers or max(1, min(4, (os.cpu_count() or 2)))
+    lookahead = n_workers * 4
+    batch: list[Prepared] = []
+    batch_images = 0
+    last_flush = time.monotonic()
+    with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="lookalike-decode") as pool:
+        pending: deque[Future[Prepared]] = deque()
+        it = iter(runnable)
+
+        def refill() -> None:
+            while len(pending) < lookahead and not cancel():
+                nxt = next(it, None)
+                if nxt is None:
+                    return
+                pending.append(pool.submit(_prepare, lib, nxt[0], nxt[1], cancel))
+
+        refill()
+        while pending:
+            prepared = pending.popleft().result()
+            refill()
+            prog.current = prepared.row.path
+            if prepared.error is not None:
+                lib.catalog.mark_failed(prepared.row.id, prepared.error, digest=prepared.digest)
+                report.failed += 1
+                report.failures.append((prepared.row.path, prepared.error))
+                prog.failed += 1
+            else:
+                batch.append(prepared)
+                batch_images += len(prepared.images)
+            if batch and (batch_images >= ENCODE_BATCH or not pending or cancel()):
+                _write_batch(lib, batch, report, prog)
+                batch, batch_images = [], 0
+                if time.monotonic() - last_flush > FLUSH_EVERY_S:
+                    lib.store.flush()
+                    last_flush = time.monotonic()
+            if progress:
+                progress(prog)
+            if cancel():
+                report.cancelled = True
+                for f in pending:
+                    f.cancel()
+                break
+        if batch:
+            _write_batch(lib, batch, report, prog)
+    lib.store.flush()
+    if progress:
+        prog.phase = "cancelled" if report.cancelled else "done"
+        progress(prog)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _write_batch(lib: Library, batch: list[Prepared], report: IndexReport, prog: Progress) -> None:
+    """Encode a batch's images together, then write each file: old vectors out, new in, row indexed."""
+    from engine.storage.store import vector_id
+
+    pixels = [px for p in batch for (_, _, px, _) in p.images]
+    vectors = np.zeros((0, 0), dtype=np.float32)
+    if pixels:
+        enc = lib.image_text_encoder()
+        vectors = np.concatenate(
+            [
+                enc.encode_pixels(np.stack(pixels[i : i + ENCODE_BATCH]).astype(np.float32))
+                for i in range(0, len(pixels), ENCODE_BATCH)
+            ]
+        )
+        lib.store.ensure_collection(lib.image_collection, vectors.shape[1])
+    offset = 0
+    for p in batch:
+        try:
+            n = len(p.images)
+            if p.row.indexed_at is not None:
+                # Indexed before (now changed): its old vectors go, or a shorter clip would keep stale frames.
+                lib.delete_vectors([p.row.id])
+            if n:
+                rows = p.images
+                lib.store.upsert(
+                    lib.image_collection,
+                    ids=[vector_id(p.row.id, seq) for seq, _, _, _ in rows],
+                    file_ids=[p.row.id] * n,
+                    ts=[t for _, t, _, _ in rows],
+                    kinds=[k for _, _, _, k in rows],
+                    vectors=vectors[offset : offset + n],
+                )
+                offset += n
+            if p.extra is not None:
+                p.extra(lib, p)
+            model = lib.settings.image_text_model if n else lib.settings.audio_model
+            lib.catalog.mark_indexed(p.row.id, digest=p.digest, model=model, duration=p.duration)
+            report.indexed += 1
+            prog.done += 1
+        except LookalikeError as exc:
+            lib.catalog.mark_failed(p.row.id, str(exc), digest=p.digest)
+            report.failed += 1
+            report.failures.append((p.row.path, str(exc)))
+            prog.failed += 1

@@ -14,7 +14,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +94,10 @@ class Catalog:
         self._lock = threading.RLock()
         #: Bumped on every tag write, so in-memory tag matrices know when to reload.
         self.tags_version = 0
+        # Side tables (OCR text, metadata, hashes) register here to drop or reset their rows in the
+        # same transaction as the file row, so they never hold rows for a file that is gone or changed.
+        self._remove_hooks: list[Callable[[list[int]], None]] = []
+        self._reset_hooks: list[Callable[[list[int]], None]] = []
         try:
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -128,6 +132,43 @@ class Catalog:
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db, self._lock)
+
+    # -- public access for side tables ---------------------------------------------------------------
+
+    def transaction(self) -> _Transaction:
+        """``with catalog.transaction():`` groups :meth:`execute` calls into one commit under the catalog
+        lock (``BEGIN IMMEDIATE``; nested uses join the outer one). Any exception rolls it all back."""
+        return self._tx()
+
+    def execute(self, sql: str, args: Sequence = ()) -> int:
+        """Run one write statement under the catalog lock, in its own transaction unless inside
+        :meth:`transaction`. Returns the number of rows it changed. Raises sqlite3 errors as they are."""
+        with self._tx():
+            return self._db.execute(sql, args).rowcount
+
+    def query(self, sql: str, args: Sequence = ()) -> list[tuple]:
+        """Run one read statement under the catalog lock and return all its rows."""
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def on_remove(self, callback: Callable[[list[int]], None]) -> None:
+        """Call ``callback(file_ids)`` inside the transaction that deletes those rows (remove, or a row
+        dropped by a move onto its path). It runs under the lock, so it may use :meth:`execute`; raising
+        rolls the deletion back."""
+        if callback not in self._remove_hooks:
+            self._remove_hooks.append(callback)
+
+    def on_reset(self, callback: Callable[[list[int]], None]) -> None:
+        """Call ``callback(file_ids)`` inside the transaction that resets those rows to pending because
+        their content changed (size or mtime differ at a scan): whatever was learnt from the old content
+        is stale."""
+        if callback not in self._reset_hooks:
+            self._reset_hooks.append(callback)
+
+    def _fire(self, hooks: list[Callable[[list[int]], None]], file_ids: list[int]) -> None:
+        if file_ids:
+            for hook in list(hooks):
+                hook(file_ids)
 
     def close(self) -> None:
         with self._lock:
@@ -220,10 +261,13 @@ class Catalog:
     def add_many(self, items: Sequence[tuple[str, int, float, str]]) -> list[int]:
         """:meth:`add` for many (path, size, mtime, kind) in one transaction (a 100k-file scan is one
         commit instead of 100k)."""
+        reset: list[int] = []
         with self._tx():
-            return [self._add_one(*item) for item in items]
+            ids = [self._add_one(*item, reset=reset) for item in items]
+            self._fire(self._reset_hooks, reset)
+            return ids
 
-    def _add_one(self, path: str, size: int, mtime: float, kind: str) -> int:
+    def _add_one(self, path: str, size: int, mtime: float, kind: str, *, reset: list[int]) -> int:
         now = time.time()
         row = self._db.execute("SELECT id, size, mtime FROM files WHERE path=?", (path,)).fetchone()
         if row is None:
@@ -240,6 +284,7 @@ class Catalog:
                 "UPDATE files SET size=?, mtime=?, kind=?, hash=NULL, state=?, error=NULL WHERE id=?",
                 (size, mtime, kind, PENDING, file_id),
             )
+            reset.append(int(file_id))
         return int(file_id)
 
     def _index_name(self, file_id: int, path: str) -> None:
@@ -312,6 +357,7 @@ class Catalog:
                     "UPDATE files SET path=?, size=?, mtime=? WHERE id=?", (new_path, size, mtime, file_id)
                 )
                 self._index_name(file_id, new_path)
+            self._fire(self._remove_hooks, dropped)
         return dropped
 
     def remove(self, file_ids: Iterable[int]) -> list[int]:
@@ -326,6 +372,7 @@ class Catalog:
                 self._db.execute("DELETE FROM files WHERE id=?", (fid,))
                 self._db.execute("DELETE FROM sound_tags WHERE file_id=?", (fid,))
                 removed.append(fid)
+            self._fire(self._remove_hooks, removed)
         return removed
 
     def set_tags(self, file_id: int, model: str, scores: np.ndarray) -> None:

@@ -95,3 +95,46 @@ def test_paths_with_like_wildcards_stay_inside_their_folder(tmp_path: Path) -> N
     c.add("/p/100a_real/y.jpg", 1, 1.0, "photo")
     c.add("/p/100%_real2/z.jpg", 1, 1.0, "photo")
     assert [r.id for r in c.under("/p/100%_real")] == [inside]
+
+
+def test_side_tables_use_the_public_sql_methods_and_hear_removals_and_resets(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.db")
+    cat.execute("CREATE TABLE IF NOT EXISTS notes (file_id INTEGER PRIMARY KEY, text TEXT)")
+    removed: list[list[int]] = []
+    reset: list[list[int]] = []
+
+    def drop(ids: list[int]) -> None:
+        removed.append(ids)
+        marks = ",".join("?" * len(ids))
+        cat.execute(f"DELETE FROM notes WHERE file_id IN ({marks})", ids)
+
+    cat.on_remove(drop)
+    cat.on_reset(reset.append)
+    a, b, c = cat.add_many([(f"/p/{n}.jpg", 1, 1.0, "photo") for n in "abc"])
+    with cat.transaction():
+        for fid in (a, b, c):
+            cat.execute("INSERT INTO notes VALUES (?, ?)", (fid, f"text {fid}"))
+    assert reset == []  # new rows are not resets
+
+    cat.add_many([("/p/a.jpg", 1, 1.0, "photo"), ("/p/b.jpg", 2, 1.0, "photo")])  # b's content changed
+    assert reset == [[b]]
+
+    assert cat.remove([a, 999]) == [a]
+    assert removed == [[a]]
+    assert cat.move(b, "/p/c.jpg", 2, 1.0) == [c]  # b replaces c: c's side rows go with it
+    assert removed == [[a], [c]]
+    assert cat.query("SELECT file_id FROM notes ORDER BY file_id") == [(b,)]
+
+
+def test_a_failing_remove_hook_rolls_the_removal_back(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.db")
+    fid = cat.add("/p/a.jpg", 1, 1.0, "photo")
+
+    def boom(ids: list[int]) -> None:
+        raise RuntimeError("side table broken")
+
+    cat.on_remove(boom)
+    with pytest.raises(RuntimeError):
+        cat.remove([fid])
+    assert cat.get(fid) is not None
+    assert cat.search_names("a") == [fid]

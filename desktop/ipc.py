@@ -24,9 +24,13 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE = 64 * 1024
+#: The deepest nesting of arrays and objects a request may have (ours have 2). Python's json parser
+#: recurses once per level, so 50,000 ``[`` on one line raised RecursionError in the app.
+MAX_DEPTH = 8
 
 
 def _runtime_dir() -> Path:
@@ -89,9 +93,47 @@ def encode(message: dict) -> bytes:
     return data
 
 
+def _check_depth(text: str, limit: int = MAX_DEPTH) -> None:
+    """Raise ValueError when ``text`` nests arrays/objects deeper than ``limit`` (brackets in strings
+    do not count). A linear scan before parsing, because the parser itself would recurse."""
+    depth = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                raise ValueError(f"request nested too deeply (more than {limit} levels)")
+        elif ch in "]}":
+            depth -= 1
+
+
+def loads_bounded(data: bytes) -> Any:
+    """``json.loads`` for bytes from the socket, refusing what is too long or too deeply nested.
+
+    Raises ValueError (never RecursionError or UnicodeDecodeError) with a reason for people.
+    """
+    if len(data) > MAX_MESSAGE:
+        raise ValueError(f"message too long (over {MAX_MESSAGE} bytes)")
+    text = data.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    _check_depth(text)
+    try:
+        return json.loads(text)
+    except RecursionError:  # belt and braces: the depth check should make this unreachable
+        raise ValueError("request nested too deeply") from None
+
+
 def decode(line: bytes) -> dict:
     """Parse one request line. Raises ValueError for anything that is not a valid request."""
-    msg = json.loads(line.decode("utf-8"))
+    msg = loads_bounded(line)
     if not isinstance(msg, dict) or msg.get("v") != PROTOCOL_VERSION:
         raise ValueError("unsupported message")
     if msg.get("cmd") == "activate":
@@ -119,8 +161,8 @@ def _send_unix(path: str, data: bytes, timeout: float) -> bool:
         except OSError:  # no app (refused / no such file), or it did not answer in time
             return False
     try:
-        return bool(json.loads(reply.decode("utf-8")).get("ok"))
-    except ValueError:
+        return bool(loads_bounded(reply).get("ok"))
+    except (ValueError, AttributeError):
         return False
 
 
@@ -141,8 +183,8 @@ def _send_qt(name: str, data: bytes, timeout: float) -> bool:
         reply += bytes(sock.readAll().data())
     sock.disconnectFromServer()
     try:
-        return bool(json.loads(reply.decode("utf-8")).get("ok"))
-    except ValueError:
+        return bool(loads_bounded(reply).get("ok"))
+    except (ValueError, AttributeError):
         return False
 
 

@@ -12,6 +12,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from desktop import ipc
 from desktop.ipc_server import IpcServer
 from tests.desktop.fake_service import result_for
@@ -48,6 +50,18 @@ def test_endpoint_is_per_library_and_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(folder.stat().st_mode) & 0o077 == 0 or folder == Path(
         os.environ.get("XDG_RUNTIME_DIR", "/-")
     )
+
+
+def test_deep_nesting_and_huge_lines_are_refused_with_a_reason() -> None:
+    for line in (b"[" * 50_000, b'{"a": ' * 8_000 + b"1" + b"}" * 8_000, b"[" * 100 + b"]" * 100):
+        with pytest.raises(ValueError, match="nested too deeply"):
+            ipc.decode(line)
+    with pytest.raises(ValueError, match="too long"):
+        ipc.decode(b'{"v": 1, "cmd": "activate", "pad": "' + b"x" * ipc.MAX_MESSAGE + b'"}')
+    # Brackets inside strings are text, not nesting.
+    assert ipc.decode(b'{"v": 1, "cmd": "similar", "files": ["/[[[[[[[[[[[[[[[[[[[[[[[[[[[[.jpg"]}')
+    with pytest.raises(ValueError):
+        ipc.decode(b"\xff\xfe")  # not UTF-8: a ValueError like any other bad line
 
 
 def test_nothing_running_means_false_fast(tmp_path: Path) -> None:
@@ -130,6 +144,8 @@ def test_garbage_is_refused_and_changes_nothing(qtbot: Any, tmp_path: Path) -> N
             b"not json\n",
             b'{"v": 1, "cmd": "similar", "files": ["relative.jpg"]}\n',
             b'{"cmd": "rm"}\n',
+            b"[" * 50_000 + b"\n",  # hostile round: a RecursionError traceback in the app, no reply
+            b'{"v": 1, "cmd": "similar", "files": [[[[[[[["/a"]]]]]]]]}\n',
         ):
             out = in_thread(lambda data=data: send(data))
             qtbot.waitUntil(lambda out=out: "result" in out, timeout=10_000)

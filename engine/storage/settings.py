@@ -7,7 +7,10 @@ portable installs use that). Everything Lookalike writes lives under it: ``setti
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +21,8 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 from engine.errors import LookalikeError
+
+log = logging.getLogger(__name__)
 
 APP_NAME = "Lookalike"
 SETTINGS_FILE = "settings.toml"
@@ -33,6 +38,18 @@ DEFAULT_EXCLUDES = [
     "*.part",
     "*.crdownload",
 ]
+
+
+#: Accepted ``device`` values besides ``cuda:N`` (a GPU by number).
+DEVICES = ("auto", "cpu", "cuda", "mps")
+#: Accepted ``image_precision`` values (see engine.models.uform).
+IMAGE_PRECISIONS = ("int8", "fp32")
+#: Keys the engine reads from the file beyond the Settings fields (kept in ``extra``; not warned about).
+KNOWN_EXTRA_KEYS = frozenset({"watch_polling"})
+
+
+class SettingsError(LookalikeError):
+    """The settings file cannot be used as written; the message names the file, key, value and fix."""
 
 
 def data_dir() -> Path:
@@ -95,19 +112,35 @@ class Settings:
     def load(cls, home: Path | None = None) -> Settings:
         """Read ``settings.toml`` from the data dir; missing file means defaults.
 
-        Raises LookalikeError when the file exists but is not valid TOML (with the line to fix).
+        Every known key is type-checked here, so a wrong value stops the library before anything runs
+        (``folders = "/tmp/lib"`` would otherwise be iterated as characters and scan ``/``). Unknown
+        keys are kept (newer versions' settings survive) and logged as a warning.
+
+        Raises:
+            SettingsError: the file is not valid TOML (with the line to fix), is a folder or cannot
+                be read, or a value has the wrong type or is not one of the allowed values (one line
+                naming the key, the value and what is expected).
         """
         home = home or data_dir()
         path = home / SETTINGS_FILE
         values: dict = {}
+        if path.is_dir():
+            raise SettingsError(
+                f"The settings file {path} is a folder; move it away (Lookalike writes a new file)."
+            )
         if path.exists():
             try:
                 values = tomllib.loads(path.read_text(encoding="utf-8"))
             except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-                raise LookalikeError(f"Settings file {path} is not valid TOML: {exc}") from exc
+                raise SettingsError(f"Settings file {path} is not valid TOML: {exc}") from exc
+            except OSError as exc:
+                raise SettingsError(f"Cannot read the settings file {path}: {exc.strerror or exc}") from exc
         known = {f for f in cls.__dataclass_fields__ if f not in ("extra", "home")}
-        kwargs = {k: v for k, v in values.items() if k in known}
+        kwargs = {k: _checked(path, k, v) for k, v in values.items() if k in known}
         extra = {k: v for k, v in values.items() if k not in known}
+        unknown = sorted(k for k in extra if k not in KNOWN_EXTRA_KEYS)
+        if unknown:
+            log.warning("settings file %s: unknown keys kept but not used: %s", path, ", ".join(unknown))
         return cls(**kwargs, extra=extra, home=home)
 
     def save(self) -> None:
@@ -136,3 +169,70 @@ class Settings:
             self.folders.remove(p)
             return True
         return False
+
+
+# -- validation -------------------------------------------------------------------------------------------
+
+_STRING_KEYS = ("image_text_model", "audio_model", "text_model", "store_uri", "store_token")
+_CUDA_N = re.compile(r"cuda:\d+")
+
+
+def _toml(value: object) -> str:
+    """A value written the way it looks in the TOML file (so the message quotes what the user wrote)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _checked(path: Path, key: str, value: object) -> object:
+    """``value`` for ``key`` if it is valid (normalised: folders expanded, device lower-cased), else
+    SettingsError naming the file, the key, the value as written and what is expected."""
+
+    def bad(expected: str) -> SettingsError:
+        return SettingsError(
+            f"Settings file {path}: {key} = {_toml(value)} is not valid; expected {expected}."
+        )
+
+    def string_list(what: str, example: str) -> list[str]:
+        if not isinstance(value, list):
+            raise bad(f"a list of {what}, e.g. {key} = {example}")
+        if not all(isinstance(v, str) and v for v in value):
+            raise bad(f"a list of {what} (each a non-empty string), e.g. {key} = {example}")
+        return list(value)
+
+    if key == "folders":
+        example = _toml([value]) if isinstance(value, str) else '["/home/you/Pictures"]'
+        folders = [os.path.expanduser(f) for f in string_list("absolute folder paths", example)]
+        relative = [f for f in folders if not os.path.isabs(f)]
+        if relative:
+            raise bad(f'absolute folder paths, not {_toml(relative[0])}, e.g. {key} = ["/home/you/Pictures"]')
+        return folders
+    if key == "excludes":
+        return string_list("name patterns", '[".*", "*.tmp"]')
+    if key == "workers":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise bad("a whole number of decode workers, 0 or more (0 picks from the CPU count)")
+        return value
+    if key == "device":
+        if isinstance(value, str) and (value.lower() in DEVICES or _CUDA_N.fullmatch(value.lower())):
+            return value.lower()
+        raise bad('one of "auto", "cpu", "cuda", "cuda:N" (a GPU number) or "mps"')
+    if key == "image_precision":
+        if value in IMAGE_PRECISIONS:
+            return value
+        raise bad(" or ".join(f'"{p}"' for p in IMAGE_PRECISIONS))
+    if key == "keep_running_in_tray":
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if key in _STRING_KEYS:
+        if not isinstance(value, str):
+            raise bad("a string (in double quotes)")
+        return value
+    return value

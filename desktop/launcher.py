@@ -15,10 +15,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return gui_main(args[1:])
     if args[0] == "similar" and _forward_to_app(args):
         return 0  # the running app shows the results (it owns the library)
-    if args[0] == "integrate":  # file-manager actions and their installer (no engine, no Qt)
+    if args[0] == "integrate":  # file-manager actions, their installer (no engine; Qt only to start the app)
+        from desktop.handoff import open_files
         from desktop.integration.cli import main as integrate_main
 
-        return integrate_main(args[1:])
+        return integrate_main(args[1:], open_files=open_files)
     from engine.cli.main import main as cli_main
 
     return cli_main(args)

@@ -8,8 +8,9 @@ admin rights:
 - Windows (:mod:`.windows`): a shell verb under ``HKCU\\Software\\Classes\\SystemFileAssociations``;
 - macOS (:mod:`.macos`): a Finder Quick Action (a Services ``.workflow`` bundle).
 
-Every one of them runs the same command, ``lookalike integrate open FILE…`` (:mod:`.handoff`): hand the
-files to the running app over its local socket, or start the app with them.
+Every one of them runs the same command, ``lookalike integrate open FILE…`` (:mod:`desktop.handoff`,
+outside this package since it may start the app): hand the files to the running app over its local
+socket, or start the app with them.
 
 What ``install`` wrote is recorded in a manifest (:mod:`.common`) so that ``uninstall`` removes exactly
 that. Nothing in this package imports Qt: the file-manager command must start in milliseconds.

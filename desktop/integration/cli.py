@@ -9,13 +9,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from desktop.integration import IntegrationError, current_platform
 from desktop.integration.common import INSTALLED, Integration
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+#: What ``open`` runs: ``(files, home) -> exit status``. The launcher passes
+#: :func:`desktop.handoff.open_files`, which may start the app; this package never imports Qt, so it
+#: cannot name that function itself (the contract in pyproject.toml, [tool.importlinter]).
+OpenFiles = Callable[[Sequence[str], "Path | None"], int]
 
 
 def platform_integration(platform: str | None = None) -> Integration:
@@ -85,11 +90,13 @@ def cmd_status(integ: Integration, as_json: bool) -> int:
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, open_files: OpenFiles | None = None) -> int:
+    """Run ``lookalike integrate ACTION``; ``open`` needs ``open_files`` (see :data:`OpenFiles`)."""
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.action == "open":
-        from desktop.integration.handoff import open_files
-
+        if open_files is None:
+            print("lookalike: `integrate open` runs through the `lookalike` command", file=sys.stderr)
+            return EXIT_USAGE
         return open_files(args.files, args.home)
     try:
         integ = platform_integration()

@@ -16,7 +16,7 @@ import sysconfig
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-#: What follows the executable: ``lookalike integrate open FILE…`` (see :mod:`desktop.integration.handoff`).
+#: What follows the executable: ``lookalike integrate open FILE…`` (see :mod:`desktop.handoff`).
 OPEN_ARGS = ("integrate", "open")
 
 

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop import ipc
-from desktop.integration import handoff
+from desktop import handoff, ipc
 
 REPO = Path(__file__).resolve().parents[2]
 

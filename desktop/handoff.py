@@ -5,6 +5,10 @@ socket, no Qt) and this process exits at once; the app comes to the front and sh
 of the files together. Without one, this process becomes the app, started with the files
 (``lookalike app --similar FILE…``). With no files (the launcher in a menu), it brings up the window.
 
+It lives beside the app, not in :mod:`desktop.integration` (which never imports Qt): starting the
+app is the one thing the file-manager command may do that needs Qt. :mod:`desktop.launcher` hands
+:func:`open_files` to the integration's command line.
+
 Why not ``lookalike similar FILE`` itself: when no app runs, that is the command-line search, which
 prints results to a terminal that a file manager does not have.
 """

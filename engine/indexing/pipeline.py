@@ -222,8 +222,12 @@ def _write_batch(lib: Library, batch: list[Prepared], report: IndexReport, prog:
             lib.catalog.mark_indexed(p.row.id, digest=p.digest, model=model, duration=p.duration)
             report.indexed += 1
             prog.done += 1
-        except LookalikeError as exc:
-            lib.catalog.mark_failed(p.row.id, str(exc), digest=p.digest)
+        except Exception as exc:
+            # Whatever one file raises (a store refusing its vectors, a model bug on odd input) is that
+            # file's failure with its reason; the files behind it go on. Left pending, it would crash
+            # every later run at the same place.
+            why = str(exc) if isinstance(exc, LookalikeError) else f"{exc.__class__.__name__}: {exc}"
+            lib.catalog.mark_failed(p.row.id, why, digest=p.digest)
             report.failed += 1
-            report.failures.append((p.row.path, str(exc)))
+            report.failures.append((p.row.path, why))
             prog.failed += 1

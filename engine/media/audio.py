@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: The rate every model here expects (PANNs were trained at 32 kHz).
 SAMPLE_RATE = 32_000
+#: Samples beyond this (full scale is 1.0) are clipped: the model's power spectrum would overflow.
+MAX_SAMPLE = 8.0
 #: Default chunk length for streaming: PANNs were trained on 10 s clips.
 CHUNK_SECONDS = 10.0
 #: Frames read from soundfile per block: ~1.5 s at 44.1 kHz, whatever the file's length.
@@ -58,10 +60,13 @@ def _to_mono(block: np.ndarray) -> np.ndarray:
         mono = block @ np.full(block.shape[1], 1.0 / block.shape[1], dtype=np.float32)
     else:
         mono = block
-    # One cheap reduction instead of an elementwise isfinite pass: a sum is finite iff every sample is
-    # (audio is far from float32 overflow).
-    if not np.isfinite(mono.sum()):
-        mono = np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0)
+    # Two cheap reductions instead of elementwise isfinite/abs passes. NaN/inf would poison every later
+    # sum in the model, and finite but huge samples (a float WAV of ±3e38) overflow its power spectrum:
+    # clip to a few times full scale, which the model handles.
+    if mono.size:
+        hi, lo = float(mono.max()), float(mono.min())
+        if not (np.isfinite(hi) and np.isfinite(lo)) or hi > MAX_SAMPLE or lo < -MAX_SAMPLE:
+            mono = np.clip(np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0), -MAX_SAMPLE, MAX_SAMPLE)
     return mono
 
 

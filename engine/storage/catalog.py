@@ -52,6 +52,18 @@ class FileRow:
 
 _COLUMNS = "id, path, size, mtime, hash, kind, state, error, model, duration, added_at, indexed_at"
 
+#: Rows inside a folder: a range over text paths, and one over paths stored as bytes (see sql_path).
+_UNDER = "((path >= ? AND path < ?) OR (path >= ? AND path < ?))"
+
+
+def _under_args(folder: str) -> tuple[str, str, bytes, bytes]:
+    prefix = folder.rstrip(os.sep) + os.sep
+    raw = os.fsencode(prefix)
+    # The text range is only meaningful for a folder whose own name is valid Unicode; an odd folder's
+    # rows are all bytes (an empty text range then).
+    text = prefix if isinstance(sql_path(prefix), str) else ""
+    return text, (text[:-1] + chr(ord(os.sep) + 1)) if text else "", raw, raw[:-1] + bytes([raw[-1] + 1])
+
 # The upgrade ladder: _MIGRATIONS[n] takes a database from version n to n + 1.
 _MIGRATIONS: dict[int, str] = {
     0: """
@@ -80,6 +92,30 @@ _MIGRATIONS: dict[int, str] = {
     CREATE TABLE sound_tags (file_id INTEGER PRIMARY KEY, model TEXT NOT NULL, scores BLOB NOT NULL);
     """,
 }
+
+
+def sql_path(path: str) -> str | bytes:
+    """A path as the catalog stores it: text when it is valid Unicode (nearly always), else its bytes.
+
+    Names from old drives and archives (Latin-1, Shift-JIS) arrive from the OS as str with surrogate
+    escapes, which SQLite's text cannot hold. Their bytes are stored faithfully instead (``os.fsencode``
+    gives back exactly what the file system has), so the file can still be opened by its stored path.
+    """
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+
+
+def py_path(value: str | bytes) -> str:
+    """The inverse of :func:`sql_path`: a stored path back as the str the OS functions take."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+def sql_text(text: str) -> str:
+    """Any text (an error message quoting an odd file name) made storable: surrogates become ``\\udcff``."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class Catalog:
@@ -178,7 +214,7 @@ class Catalog:
 
     def _rows(self, sql: str, args: Sequence = ()) -> list[FileRow]:
         with self._lock:
-            return [FileRow(*r) for r in self._db.execute(sql, args).fetchall()]
+            return [FileRow(r[0], py_path(r[1]), *r[2:]) for r in self._db.execute(sql, args).fetchall()]
 
     def get(self, file_id: int) -> FileRow | None:
         rows = self._rows(f"SELECT {_COLUMNS} FROM files WHERE id=?", (file_id,))
@@ -195,7 +231,7 @@ class Catalog:
         return out
 
     def by_path(self, path: str) -> FileRow | None:
-        rows = self._rows(f"SELECT {_COLUMNS} FROM files WHERE path=?", (path,))
+        rows = self._rows(f"SELECT {_COLUMNS} FROM files WHERE path=?", (sql_path(path),))
         return rows[0] if rows else None
 
     def by_hash(self, digest: str) -> list[FileRow]:
@@ -203,20 +239,15 @@ class Catalog:
 
     def under(self, folder: str) -> list[FileRow]:
         """All rows whose path is inside ``folder`` (recursively)."""
-        prefix = folder.rstrip(os.sep) + os.sep
-        # Range scan instead of LIKE: paths may contain % and _, and it uses the UNIQUE index.
+        # Range scans instead of LIKE: paths may contain % and _, and they use the UNIQUE index. Paths
+        # stored as bytes (see sql_path) sort after all text, so they get a second range of their own.
         return self._rows(
-            f"SELECT {_COLUMNS} FROM files WHERE path >= ? AND path < ? ORDER BY path",
-            (prefix, prefix[:-1] + chr(ord(os.sep) + 1)),
+            f"SELECT {_COLUMNS} FROM files WHERE {_UNDER} ORDER BY path", _under_args(folder)
         )
 
     def ids_under(self, folder: str) -> set[int]:
-        prefix = folder.rstrip(os.sep) + os.sep
         with self._lock:
-            cur = self._db.execute(
-                "SELECT id FROM files WHERE path >= ? AND path < ?",
-                (prefix, prefix[:-1] + chr(ord(os.sep) + 1)),
-            )
+            cur = self._db.execute(f"SELECT id FROM files WHERE {_UNDER}", _under_args(folder))
             return {r[0] for r in cur.fetchall()}
 
     def in_state(self, state: str, limit: int | None = None) -> list[FileRow]:
@@ -269,11 +300,12 @@ class Catalog:
 
     def _add_one(self, path: str, size: int, mtime: float, kind: str, *, reset: list[int]) -> int:
         now = time.time()
-        row = self._db.execute("SELECT id, size, mtime FROM files WHERE path=?", (path,)).fetchone()
+        key = sql_path(path)
+        row = self._db.execute("SELECT id, size, mtime FROM files WHERE path=?", (key,)).fetchone()
         if row is None:
             cur = self._db.execute(
                 "INSERT INTO files(path, size, mtime, kind, state, added_at) VALUES (?,?,?,?,?,?)",
-                (path, size, mtime, kind, PENDING, now),
+                (key, size, mtime, kind, PENDING, now),
             )
             file_id = int(cur.lastrowid or 0)
             self._index_name(file_id, path)
@@ -312,7 +344,7 @@ class Catalog:
         with self._tx():
             self._db.execute(
                 "UPDATE files SET state=?, error=?, hash=COALESCE(?, hash), indexed_at=? WHERE id=?",
-                (FAILED, error[:2000], digest, time.time(), file_id),
+                (FAILED, sql_text(error[:2000]), digest, time.time(), file_id),
             )
 
     def set_state(self, file_ids: Iterable[int], state: str) -> int:
@@ -346,15 +378,18 @@ class Catalog:
                 old = self._db.execute("SELECT path FROM files WHERE id=?", (file_id,)).fetchone()
                 if old is None:
                     continue
-                clash = self._db.execute("SELECT id, path FROM files WHERE path=?", (new_path,)).fetchone()
+                clash = self._db.execute(
+                    "SELECT id, path FROM files WHERE path=?", (sql_path(new_path),)
+                ).fetchone()
                 if clash is not None and clash[0] != file_id:
-                    self._unindex_name(clash[0], clash[1])
+                    self._unindex_name(clash[0], py_path(clash[1]))
                     self._db.execute("DELETE FROM files WHERE id=?", (clash[0],))
                     self._db.execute("DELETE FROM sound_tags WHERE file_id=?", (clash[0],))
                     dropped.append(clash[0])
-                self._unindex_name(file_id, old[0])
+                self._unindex_name(file_id, py_path(old[0]))
                 self._db.execute(
-                    "UPDATE files SET path=?, size=?, mtime=? WHERE id=?", (new_path, size, mtime, file_id)
+                    "UPDATE files SET path=?, size=?, mtime=? WHERE id=?",
+                    (sql_path(new_path), size, mtime, file_id),
                 )
                 self._index_name(file_id, new_path)
             self._fire(self._remove_hooks, dropped)
@@ -368,7 +403,7 @@ class Catalog:
                 row = self._db.execute("SELECT path FROM files WHERE id=?", (fid,)).fetchone()
                 if row is None:
                     continue
-                self._unindex_name(fid, row[0])
+                self._unindex_name(fid, py_path(row[0]))
                 self._db.execute("DELETE FROM files WHERE id=?", (fid,))
                 self._db.execute("DELETE FROM sound_tags WHERE file_id=?", (fid,))
                 removed.append(fid)

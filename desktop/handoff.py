@@ -19,6 +19,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.core.text import for_terminal
+
 
 def usable_files(files: Sequence[str]) -> tuple[list[str], list[str]]:
     """``files`` as absolute paths, split into regular files and the rest (folders, vanished files)."""
@@ -42,7 +44,7 @@ def open_files(files: Sequence[str], home: Path | None = None) -> int:
     """
     paths, skipped = usable_files(files)
     for s in skipped:
-        print(f"lookalike: not a file, left out: {s}", file=sys.stderr)
+        print(f"lookalike: not a file, left out: {for_terminal(s)}", file=sys.stderr)
     from desktop.ipc import forward_to_running_app
 
     request = ["similar", *paths] if paths else []

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import __version__
+from engine.core.text import for_terminal as _t
 from engine.errors import LookalikeError
 
 EXIT_ERROR = 1
@@ -49,7 +50,7 @@ def _print_results(results: Sequence[Any], as_json: bool) -> None:
         return
     for r in results:
         where = f" @ {_fmt_time(r.t)}" if r.t is not None else ""
-        print(f"{r.score:6.3f}  {r.kind:<5}  {r.path}{where}")
+        print(f"{r.score:6.3f}  {r.kind:<5}  {_t(r.path)}{where}")
 
 
 class _Bar:
@@ -146,13 +147,13 @@ def cmd_index(args: argparse.Namespace) -> int:
             f"{report.failed} failed."
         )
         for path, err in report.failures[:20]:
-            print(f"  failed: {path}: {err}")
+            print(f"  failed: {_t(path)}: {_t(err)}")
         if len(report.failures) > 20:
             print(f"  … and {len(report.failures) - 20} more (see `lookalike status`)")
         for model, (n, fix) in report.waiting.items():
             print(f"  {n} files wait for {model}: {fix}")
         for path, err in scan_report.unreadable:
-            print(f"  skipped: {path}: {err}")
+            print(f"  skipped: {_t(path)}: {_t(err)}")
         if report.cancelled:
             print("Cancelled: the rest stays queued for the next `lookalike index`.")
         return 0
@@ -234,10 +235,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"Library: {info['home']}" + ("  (open in another Lookalike process)" if busy else ""))
+    print(f"Library: {_t(info['home'])}" + ("  (open in another Lookalike process)" if busy else ""))
     print("Folders:" + ("" if s.folders else " none (add one with `lookalike index FOLDER`)"))
     for f in s.folders:
-        print(f"  {f}" + ("" if Path(f).is_dir() else "  [offline]"))
+        print(f"  {_t(f)}" + ("" if Path(f).is_dir() else "  [offline]"))
     print("Files:" + ("" if counts else " none"))
     for (kind, state), n in sorted(counts.items()):
         print(f"  {kind:<6} {state:<8} {n}")
@@ -248,13 +249,13 @@ def cmd_status(args: argparse.Namespace) -> int:
             state += " (test model with random weights: results are not meaningful)"
         print(f"  {m}: {state}")
     print(f"Device: {info['device']}")
-    print(f"Store: {info['store']}")
+    print(f"Store: {_t(info['store'])}")
     for name, n in vectors.items():
         print(f"  {name}: {n} vectors")
     if failures:
         print(f"Failures ({len(failures)} shown; `lookalike retry` re-queues them):")
         for p, e in failures:
-            print(f"  {p}: {e}")
+            print(f"  {_t(p)}: {_t(e)}")
     return 0
 
 
@@ -324,7 +325,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.models_cmd == "install":
         for model_id in fetch.install_from(mdir, args.src, args.ids or None):
             note = " (test model with random weights)" if registry.is_test_model(mdir, model_id) else ""
-            print(f"{model_id}: installed from {args.src}{note}")
+            print(f"{model_id}: installed from {_t(args.src)}{note}")
         return 0
     return EXIT_USAGE
 
@@ -404,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except LookalikeError as exc:
-        print(f"lookalike: {exc}", file=sys.stderr)
+        print(f"lookalike: {_t(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("lookalike: interrupted", file=sys.stderr)

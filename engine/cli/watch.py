@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.core.text import for_terminal
 from engine.errors import LookalikeError
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def format_progress(p: ServiceProgress, width: int = 0) -> str:
         n = len(p.warnings)
         parts.append(f"{n} warning{'s' if n > 1 else ''}")
     if p.current:
-        parts.append(Path(p.current).name)
+        parts.append(for_terminal(Path(p.current).name))
     line = " · ".join(parts)
     if width > 0 and len(line) > width:
         line = line[: max(0, width - 1)] + "…"
@@ -150,7 +151,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         p = service.progress()
         _show(p, "", as_json=args.json, tty=False)
         for w in p.warnings:
-            print(f"warning: {w}", file=sys.stderr)
+            print(f"warning: {for_terminal(w)}", file=sys.stderr)
         left = p.queued
         print(
             f"Stopped: {p.done} indexed, {p.failed} failed this run"
@@ -190,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return cmd_watch(args)
     except LookalikeError as exc:
-        print(f"lookalike: {exc}", file=sys.stderr)
+        print(f"lookalike: {for_terminal(exc)}", file=sys.stderr)
         return 1
 
 

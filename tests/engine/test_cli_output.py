@@ -1,0 +1,68 @@
+"""What the command line prints for people is safe on a terminal; its JSON stays JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from engine.core.text import for_terminal
+
+EVIL = "bad\x1b]0;owned\x07\x1b[2Jname\x9b31m\u202egpj.exe\n\tend"
+
+
+def test_control_characters_and_overrides_become_visible_escapes() -> None:
+    out = for_terminal(EVIL)
+    assert out == "bad\\x1b]0;owned\\x07\\x1b[2Jname\\x9b31m\\u202egpj.exe\\x0a\\x09end"
+    assert out.isprintable()
+
+
+def test_undecodable_bytes_of_a_name_show_as_bytes_and_print() -> None:
+    name = os.fsdecode(b"bad\xff\xfe.jpg")  # a Latin-1 name on a UTF-8 system: lone surrogates
+    assert for_terminal(name) == "bad\\xff\\xfe.jpg"
+    for_terminal(name).encode("utf-8")  # print() would raise UnicodeEncodeError on the raw name
+    assert for_terminal("\ud800x") == "\\ud800x"  # a surrogate that is not an escaped byte
+
+
+def test_ordinary_names_are_unchanged() -> None:
+    for s in ("Été à Paris.jpg", "東京 2019/写真.png", "🐶 dog.heic", "a b\u00a0c", "/x/y z.jpg", ""):
+        assert for_terminal(s) == s
+    assert for_terminal(Path("/tmp/a.jpg")) == "/tmp/a.jpg"
+
+
+def test_json_output_never_crashes_on_surrogates() -> None:
+    from engine.search.results import Result
+
+    r = Result(file_id=1, path=os.fsdecode(b"/lib/bad\xff.jpg"), kind="photo", score=0.5)
+    text = json.dumps([r.to_json()], indent=2)
+    assert "\\udcff" in text and text.isascii()
+    assert json.loads(text)[0]["path"] == r.path
+
+
+def _make_evil_library(root: Path) -> Path:
+    from tests.media import make_library
+
+    lib = root / "lib"
+    photos = make_library(lib, 2)
+    photos[0].rename(lib / (EVIL.replace("\n", "_") + ".jpg"))  # a name with ESC, BEL, C1 and bidi
+    (lib / "not-a-photo\x1b[31m.jpg").write_bytes(b"\xff\xd8 garbage")  # fails: its name is in the failure
+    return lib
+
+
+def test_index_and_status_print_no_raw_escapes(
+    tmp_path: Path, home: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from engine.cli.main import main
+
+    lib = _make_evil_library(tmp_path)
+    outs = []
+    for args in (["index", "-q", str(lib)], ["status"]):
+        assert main(args) == 0
+        outs.append(capfd.readouterr())
+    for out in outs:
+        for stream in (out.out, out.err):
+            assert "\x1b" not in stream and "\x07" not in stream and "\x9b" not in stream
+    assert "not-a-photo\\x1b[31m.jpg" in outs[0].out  # the failed file is named, escaped
+    assert "not-a-photo\\x1b[31m.jpg" in outs[1].out

@@ -5,6 +5,46 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Reason:
+    """Why a result matched, as one retriever saw it (engine.search.retrievers).
+
+    ``detail`` says what matched: ``{"name": "receipt", "where": "file"}`` or ``{"folder": "2019 Porto
+    trip", "where": "folder"}`` (names), ``{"text": "OPEN 24 HOURS", "box": [[x, y], ...]}`` (words read
+    in a picture; the box in the picture's pixels), ``{"tags": ["Bark", "Dog"]}`` (sounds), ``{}`` for a
+    vector match. A ``"label"`` key overrides the short form.
+    """
+
+    #: The retriever's name: "names", "text", "visual", "sounds", "similar", …
+    retriever: str
+    #: The retriever's own score (cosine, tag score, text-match strength; each on its own scale).
+    score: float
+    detail: dict[str, Any] = field(default_factory=dict)
+    #: 1-based place of the file in that retriever's list (filled by the ranking step).
+    rank: int = 0
+    #: The retriever counts it a good match (exact text; a score above the query's cutoff).
+    good: bool = False
+
+    def short(self) -> str:
+        """A few words for a tile or a CLI column: "name: receipt", "text: OPEN 24 HOURS", "looks like"."""
+        d = self.detail
+        if d.get("label"):
+            return str(d["label"])
+        if self.retriever == "names":
+            if d.get("where") == "folder":
+                return f"folder: {d.get('folder', '')}"
+            return f"name: {d.get('name', '')}"
+        if self.retriever == "text":
+            return f"text: {d.get('text', '')}"
+        if self.retriever == "sounds":
+            tags = d.get("tags") or []
+            return f"sounds like: {tags[0]}" if tags else "sounds like"
+        if self.retriever in ("visual", "similar"):
+            return "looks like"
+        return self.retriever
 
 
 @dataclass
@@ -23,14 +63,25 @@ class Result:
     #: ``score`` mapped to [0, 1] so that photos, video moments and sounds can share one ranked list
     #: (see :func:`match_from_cosine` and engine.search.sound_tags).
     match: float = 0.0
+    #: Why it matched: one reason per retriever that found it, the strongest first.
+    reasons: list[Reason] = field(default_factory=list)
+    #: True: a good match; False: only among the closest (nothing better was found); None: not judged
+    #: (results made outside the ranking step, e.g. by tests or older callers).
+    good: bool | None = None
 
     @property
     def name(self) -> str:
         return os.path.basename(self.path)
 
+    @property
+    def reason(self) -> str:
+        """The short form of the strongest reason ("name: receipt"); "" when there is none."""
+        return self.reasons[0].short() if self.reasons else ""
+
     def to_json(self) -> dict:
         d = asdict(self)
         d["moments"] = [{"t": t, "score": s} for t, s in self.moments]
+        d["reason"] = self.reason
         return d
 
 

@@ -1,0 +1,14 @@
+"""The retrievers the search box runs, in one list (see engine.search.retrievers.base for the interface).
+
+To add one, import it here and append an instance to :data:`RETRIEVERS`; the ranking step
+(engine.search.ranking) runs every retriever whose kinds and ``--only`` group apply, and fuses them.
+Heavy libraries stay out of module level in retriever modules: this package is imported by every search.
+"""
+
+from __future__ import annotations
+
+from engine.search.retrievers.base import Candidate, Reason, Retriever
+
+RETRIEVERS: list[Retriever] = []
+
+__all__ = ["RETRIEVERS", "Candidate", "Reason", "Retriever"]

@@ -601,6 +601,32 @@ class VectorStore:
         vecs = np.array([r["vector"] for r in rows], dtype=np.float32).reshape(len(rows), info.dim)
         return ts, vecs
 
+    def get_vectors_many(
+        self, name: str, file_ids: Sequence[int], *, kinds: Sequence[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(file_ids, vectors)`` of every vector of several files in one query (int64 (n,), float32
+        (n, dim)), in no particular order; e.g. a sample of the library for a query's score distribution.
+
+        Raises:
+            StoreError: the query failed.
+        """
+        info = self._info(name)
+        if not len(file_ids) or (kinds is not None and not len(kinds)):
+            return np.zeros(0, dtype=np.int64), np.zeros((0, info.dim), dtype=np.float32)
+        rows = self._read(
+            "read vectors from",
+            name,
+            info,
+            self._client.query,
+            name,
+            filter=_filter_expr(kinds, file_ids),
+            output_fields=["file_id", "vector"],
+            timeout=_RPC_TIMEOUT_S,
+        )
+        ids = np.array([r["file_id"] for r in rows], dtype=np.int64)
+        vecs = np.array([r["vector"] for r in rows], dtype=np.float32).reshape(len(rows), info.dim)
+        return ids, vecs
+
     def count(self, name: str) -> int:
         """Number of vectors in the collection (deleted and replaced rows not counted).
 

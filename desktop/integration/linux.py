@@ -9,7 +9,8 @@
 - our ``<action>`` in ``$XDG_CONFIG_HOME/Thunar/uca.xml`` (:mod:`.thunar`).
 
 All run ``<absolute lookalike> integrate open <files>``. Afterwards ``update-desktop-database`` refreshes
-the MIME cache of the applications folder, and ``gtk-update-icon-cache`` the icon cache, but only where
+the MIME cache of the applications folder (where desktop-file-utils is missing, :func:`write_mime_cache`
+writes the same file), and ``gtk-update-icon-cache`` the icon cache, but only where
 a cache already exists: a stale cache hides new icons, a missing one costs nothing. Caches that did not
 exist before install are deleted again by uninstall.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,27 +180,91 @@ def _run_quietly(argv: list[str]) -> bool:
         return False
 
 
+def _desktop_mime_types(path: Path) -> list[str]:
+    """The ``MimeType=`` list of a ``.desktop`` file's ``[Desktop Entry]`` group ([] for a hidden,
+    unreadable or malformed one)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    group = None
+    types: list[str] = []
+    hidden = False
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            group = line
+        elif group == "[Desktop Entry]" and "=" in line:
+            key, value = (x.strip() for x in line.split("=", 1))
+            if key == "MimeType":
+                types = [t for t in value.split(";") if t]
+            elif key == "Hidden" and value == "true":
+                hidden = True
+    return [] if hidden else types
+
+
+def write_mime_cache(applications: Path) -> bool:
+    """Write ``applications/mimeinfo.cache`` from the ``.desktop`` files there, as
+    ``update-desktop-database`` would, for systems without desktop-file-utils.
+
+    GLib (Nautilus, "Open With", ``gio mime``) looks up the apps for a MIME type in this cache; without
+    it, GLib 2.74 (Debian 12) offers no user-installed app for image/jpeg. The format is a key file:
+    ``[MIME Cache]`` then ``type=app1.desktop;app2.desktop;`` per type. Desktop files in subfolders get
+    ids with ``-`` for ``/``, as the desktop entry spec says. Returns False when it could not write.
+    """
+    by_type: dict[str, set[str]] = {}
+    for f in sorted(applications.rglob("*.desktop")):
+        desktop_id = "-".join(f.relative_to(applications).parts)
+        for t in _desktop_mime_types(f):
+            by_type.setdefault(t, set()).add(desktop_id)
+    lines = ["[MIME Cache]"] + [f"{t}={';'.join(sorted(ids))};" for t, ids in sorted(by_type.items())]
+    cache = applications / "mimeinfo.cache"
+    tmp = cache.with_name(".mimeinfo.cache.tmp")
+    try:
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        os.replace(tmp, cache)  # readers never see half a cache
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def _update_mime_cache(applications: Path) -> bool:
+    """``update-desktop-database`` where installed, else our own writer (same file, same format)."""
+    if not applications.is_dir():
+        return False
+    if shutil.which("update-desktop-database") is not None:
+        return _run_quietly(["update-desktop-database", "-q", str(applications)])
+    return write_mime_cache(applications)
+
+
 def _refresh_caches(paths: LinuxPaths, action: str, manifest: Manifest) -> None:
     """Bring the MIME and icon caches up to date, and delete the ones install brought into being."""
     caches = manifest.state.setdefault("caches", {})
-    jobs = [
-        (paths.applications / "mimeinfo.cache", ["update-desktop-database", "-q", str(paths.applications)]),
-        (paths.hicolor / "icon-theme.cache", ["gtk-update-icon-cache", "-q", "-t", "-f", str(paths.hicolor)]),
+    hicolor = paths.hicolor
+    jobs: list[tuple[Path, Callable[[], bool]]] = [
+        (paths.applications / "mimeinfo.cache", lambda: _update_mime_cache(paths.applications)),
+        (
+            hicolor / "icon-theme.cache",
+            lambda: (
+                hicolor.is_dir() and _run_quietly(["gtk-update-icon-cache", "-q", "-t", "-f", str(hicolor)])
+            ),
+        ),
     ]
-    for cache, argv in jobs:
+    for cache, refresh in jobs:
         key = str(cache)
         if action == "install":
             existed = cache.exists()
             is_mime = cache.name == "mimeinfo.cache"
             # A MIME cache is how GLib finds "Open With" apps fast: create one when needed. An icon cache
             # is only refreshed when the user already has one (see the module docstring).
-            if (is_mime or existed) and Path(argv[-1]).is_dir() and _run_quietly(argv):
+            if (is_mime or existed) and refresh():
                 caches.setdefault(key, "existed" if existed else "created")
         elif key in caches:
             if caches[key] == "created":
                 cache.unlink(missing_ok=True)
-            elif Path(argv[-1]).is_dir():
-                _run_quietly(argv)  # it was there before: regenerate it without our entries
+            else:
+                refresh()  # it was there before: regenerate it without our entries
 
 
 def integration(paths: LinuxPaths | None = None, open_argv: list[str] | None = None) -> Integration:

@@ -246,6 +246,59 @@ def test_glib_offers_the_app_for_images_videos_and_sounds(user_home: Path) -> No
         assert f"{APP_ID}.desktop" in out, out
 
 
+def _without_update_desktop_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_which = shutil.which
+    monkeypatch.setattr(
+        lx.shutil,
+        "which",
+        lambda cmd, *a, **kw: None if cmd == "update-desktop-database" else real_which(cmd),
+    )
+
+
+def test_without_desktop_file_utils_the_mime_cache_is_written_by_us(
+    user_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debian 12 with gio but no desktop-file-utils: GLib offered nothing for image/jpeg (no cache)."""
+    _without_update_desktop_database(monkeypatch)
+    apps = user_home / ".local/share/applications"
+    (apps / "kde").mkdir(parents=True)
+    (apps / "org.example.Viewer.desktop").write_text(
+        "[Desktop Entry]\nType=Application\nName=Viewer\nExec=viewer %f\nMimeType=image/png;image/jpeg;\n"
+    )
+    (apps / "kde" / "gwenview.desktop").write_text("[Desktop Entry]\nName=G\nMimeType=image/png;\n")
+    (apps / "gone.desktop").write_text("[Desktop Entry]\nHidden=true\nMimeType=image/png;\n")
+    real = lx.integration(lx.LinuxPaths.from_env())  # the real command: GLib hides a missing TryExec
+    assert real.install().errors == []
+    lines = (apps / "mimeinfo.cache").read_text().splitlines()
+    assert lines[0] == "[MIME Cache]"
+    cache = dict(line.split("=", 1) for line in lines[1:])
+    assert cache["image/jpeg"] == f"{APP_ID}.desktop;org.example.Viewer.desktop;"
+    assert cache["image/png"] == f"{APP_ID}.desktop;kde-gwenview.desktop;org.example.Viewer.desktop;"
+    assert set(lx.MIME_TYPES) <= set(cache)
+    if shutil.which("gio"):
+        env = dict(os.environ, XDG_DATA_DIRS=str(user_home / "none"))
+        out = subprocess.run(["gio", "mime", "image/jpeg"], env=env, capture_output=True, text=True).stdout
+        assert f"{APP_ID}.desktop" in out, out
+    real.uninstall()
+    assert not (apps / "mimeinfo.cache").exists()  # it did not exist before install
+
+
+def test_an_existing_mime_cache_loses_only_our_entries(
+    user_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _without_update_desktop_database(monkeypatch)
+    apps = user_home / ".local/share/applications"
+    apps.mkdir(parents=True)
+    (apps / "org.example.Viewer.desktop").write_text("[Desktop Entry]\nName=V\nMimeType=image/png;\n")
+    assert lx.write_mime_cache(apps)
+    before = (apps / "mimeinfo.cache").read_text()
+    assert before == "[MIME Cache]\nimage/png=org.example.Viewer.desktop;\n"
+    integ().install()
+    assert f"image/jpeg={APP_ID}.desktop;" in (apps / "mimeinfo.cache").read_text()
+    integ().uninstall()
+    assert (apps / "mimeinfo.cache").read_text() == before
+
+
 def test_the_cli_installs_reports_and_uninstalls(user_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert integrate_main(["install"]) == 0
     assert "wrote" in capsys.readouterr().out

@@ -62,7 +62,7 @@ class UFormEncoder:
     """
 
     def __init__(self, folder: Path, model_id: str, device: str = "cpu", precision: str = "int8") -> None:
-        from uform.numpy_processors import ImageProcessor
+        from engine.models.preprocess import ClipPreprocess
 
         self.folder = Path(folder)
         self.model_id = model_id
@@ -73,8 +73,11 @@ class UFormEncoder:
             image_cfg = config.get("image_encoder", config)
             self.image_size = int(image_cfg["image_size"])
             self.dim = int(image_cfg["embedding_dim"])
-            self._image_processor = ImageProcessor(str(config_path))
-        except (OSError, ValueError, KeyError, AssertionError) as exc:
+            # Our own, not uform's numpy ImageProcessor, which distorts portrait photos (see preprocess.py).
+            self._image_processor = ClipPreprocess(
+                self.image_size, image_cfg["normalization_means"], image_cfg["normalization_deviations"]
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelFileError(f"{config_path} is not a UForm config: {exc}") from exc
         self.precision = "int8" if precision == "int8" and device == "cpu" else "fp32"
         self._image: Any = None
@@ -104,7 +107,7 @@ class UFormEncoder:
 
     def preprocess(self, images: Sequence[Image]) -> np.ndarray:
         """Resize, crop and normalise to the (n, 3, size, size) float32 batch the image encoder takes."""
-        return np.asarray(self._image_processor(list(images)), dtype=np.float32)
+        return self._image_processor(list(images))
 
     def encode_pixels(self, batch: np.ndarray) -> np.ndarray:
         _, embeddings = self._ensure_image().run(None, {"images": batch})

@@ -1,0 +1,369 @@
+"""The ``file_meta`` side table: when and where each file was made, and the queries search needs.
+
+One row per catalog file (the metadata analyzer writes it): capture time as an instant (``utc``) and as
+the wall clock where it was taken (``local``, ISO text, which sorts and compares as dates do), where the
+time came from (exif / container / tags / mtime), camera, position and its place names.
+
+Date filters compare ``local``: "July 2023" is the July on the calendar of the place the photo was taken.
+Rows of files that left the catalog are removed through the catalog's on_remove hook where it has one;
+every query also joins ``files``, so a stale row can never surface.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from engine.media.metadata import MediaMeta
+from engine.media.places import Place
+from engine.storage.catalog import INDEXED, Catalog
+
+#: Bumped when the table's meaning changes; rows of an older version are redone by the analyzer.
+TABLE_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS file_meta (
+    file_id INTEGER PRIMARY KEY,
+    utc REAL,
+    local TEXT,
+    offset_min INTEGER,
+    time_source TEXT NOT NULL,
+    make TEXT,
+    model TEXT,
+    camera TEXT,
+    lat REAL,
+    lon REAL,
+    city TEXT,
+    region TEXT,
+    cc TEXT,
+    country TEXT,
+    title TEXT,
+    artist TEXT,
+    version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS file_meta_local ON file_meta(local);
+CREATE INDEX IF NOT EXISTS file_meta_city ON file_meta(city);
+CREATE INDEX IF NOT EXISTS file_meta_region ON file_meta(region);
+CREATE INDEX IF NOT EXISTS file_meta_cc ON file_meta(cc)
+"""
+
+_COLS = (
+    "file_id, utc, local, offset_min, time_source, make, model, camera, lat, lon, city, region, cc, country, "
+    "title, artist"
+)
+
+CITY, REGION, COUNTRY = "city", "region", "country"
+_LEVEL_COLUMN = {CITY: "city", REGION: "region", COUNTRY: "cc"}
+
+
+@dataclass
+class MetaRow:
+    """One file's stored metadata (see :class:`engine.media.metadata.MediaMeta`) with its place."""
+
+    file_id: int
+    utc: float | None
+    local: str | None
+    offset_min: int | None
+    time_source: str
+    make: str | None
+    model: str | None
+    camera: str | None
+    lat: float | None
+    lon: float | None
+    city: str | None
+    region: str | None
+    cc: str | None
+    country: str | None
+    title: str | None
+    artist: str | None
+
+    @property
+    def place(self) -> Place | None:
+        if not (self.city or self.region or self.cc):
+            return None
+        return Place(self.city, self.region, self.cc, self.country)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class PlaceCount:
+    """A place that occurs in the library, at one level, with how many files were made there."""
+
+    level: str  # CITY, REGION or COUNTRY
+    name: str  # the city or region name, or the country's name
+    cc: str  # its country code (for a country, the key)
+    region: str | None  # a city's region (to tell Valencia, Spain from Valencia, Venezuela)
+    files: int
+
+
+# -- connection ----------------------------------------------------------------------------------------
+
+_ready: weakref.WeakKeyDictionary[Catalog, bool] = weakref.WeakKeyDictionary()
+_versions: weakref.WeakKeyDictionary[Catalog, int] = weakref.WeakKeyDictionary()
+_ready_lock = threading.Lock()
+
+
+@contextmanager
+def _tx(catalog: Catalog) -> Iterator[sqlite3.Connection]:
+    """A write transaction on the catalog's connection (the public one once Catalog has it)."""
+    if hasattr(catalog, "transaction"):
+        with catalog.transaction():
+            yield catalog._db
+    else:
+        with catalog._tx():
+            yield catalog._db
+
+
+def _read(catalog: Catalog, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+    ensure_table(catalog)
+    with catalog._lock:
+        return catalog._db.execute(sql, tuple(args)).fetchall()
+
+
+def ensure_table(catalog: Catalog) -> None:
+    """Create the table and its indexes once per catalog (idempotent; cheap after the first call)."""
+    if _ready.get(catalog):
+        return
+    with _ready_lock:
+        if _ready.get(catalog):
+            return
+        with _tx(catalog) as db:
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    db.execute(stmt)
+        on_remove = getattr(catalog, "on_remove", None)
+        if on_remove is not None:
+            on_remove(lambda ids, cat=catalog: forget(cat, ids))
+        _ready[catalog] = True
+
+
+def version(catalog: Catalog) -> int:
+    """Bumped on every write through this module: caches of :func:`places` compare it."""
+    return _versions.get(catalog, 0)
+
+
+def _bump(catalog: Catalog) -> None:
+    _versions[catalog] = _versions.get(catalog, 0) + 1
+
+
+# -- writes -------------------------------------------------------------------------------------------
+
+
+def put_many(catalog: Catalog, items: Iterable[tuple[int, MediaMeta, Place | None]]) -> int:
+    """Store (file_id, metadata, place) rows in one transaction, replacing earlier rows. Returns how many."""
+    ensure_table(catalog)
+    rows = [
+        (
+            fid,
+            m.utc,
+            m.local,
+            m.offset_min,
+            m.time_source,
+            m.make,
+            m.model,
+            m.camera,
+            m.lat,
+            m.lon,
+            place.city if place else None,
+            place.region if place else None,
+            place.cc if place else None,
+            place.country if place else None,
+            m.title,
+            m.artist,
+            TABLE_VERSION,
+        )
+        for fid, m, place in items
+    ]
+    if not rows:
+        return 0
+    with _tx(catalog) as db:
+        db.executemany(
+            f"INSERT OR REPLACE INTO file_meta({_COLS}, version) VALUES ({','.join('?' * 17)})", rows
+        )
+    _bump(catalog)
+    return len(rows)
+
+
+def put(catalog: Catalog, file_id: int, meta: MediaMeta, place: Place | None) -> None:
+    put_many(catalog, [(file_id, meta, place)])
+
+
+def forget(catalog: Catalog, file_ids: Iterable[int]) -> None:
+    """Delete the rows of these files (the catalog's on_remove hook calls this)."""
+    ids = list(file_ids)
+    if not ids:
+        return
+    ensure_table(catalog)
+    with _tx(catalog) as db:
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            db.execute(f"DELETE FROM file_meta WHERE file_id IN ({','.join('?' * len(chunk))})", chunk)
+    _bump(catalog)
+
+
+# -- reads --------------------------------------------------------------------------------------------
+
+
+def get_many(catalog: Catalog, file_ids: Iterable[int]) -> dict[int, MetaRow]:
+    ids = list(dict.fromkeys(file_ids))
+    out: dict[int, MetaRow] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        for r in _read(
+            catalog, f"SELECT {_COLS} FROM file_meta WHERE file_id IN ({','.join('?' * len(chunk))})", chunk
+        ):
+            out[r[0]] = MetaRow(*r)
+    return out
+
+
+def get(catalog: Catalog, file_id: int) -> MetaRow | None:
+    return get_many(catalog, [file_id]).get(file_id)
+
+
+def missing(catalog: Catalog, limit: int | None = None) -> list[int]:
+    """Ids of files that have no row (or one of an older TABLE_VERSION): the backfill's work list."""
+    sql = (
+        "SELECT f.id FROM files f LEFT JOIN file_meta m ON m.file_id = f.id "
+        "WHERE m.file_id IS NULL OR m.version < ? ORDER BY f.id"
+    )
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return [r[0] for r in _read(catalog, sql, (TABLE_VERSION,))]
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Files made in [start, end) local time (ISO text; either may be None: open-ended) and/or at any of
+    ``places`` ((level, name, cc) triples), and optionally only capture times from the file header."""
+
+    start: str | None = None
+    end: str | None = None
+    places: tuple[tuple[str, str, str | None], ...] = ()
+    #: When True, modification-time dates never match a date filter.
+    header_dates_only: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return self.start is None and self.end is None and not self.places
+
+
+def _where(f: Filter) -> tuple[str, list[Any]]:
+    clauses, args = ["f.state = ?"], [INDEXED]
+    if f.start is not None:
+        clauses.append("m.local >= ?")
+        args.append(f.start)
+    if f.end is not None:
+        clauses.append("m.local < ?")
+        args.append(f.end)
+    if (f.start is not None or f.end is not None) and f.header_dates_only:
+        clauses.append("m.time_source != 'mtime'")
+    if f.places:
+        ors = []
+        for level, name, cc in f.places:
+            if level == COUNTRY:
+                ors.append("m.cc = ?")
+                args.append(cc or name)
+            else:
+                col = _LEVEL_COLUMN[level]
+                if cc:
+                    ors.append(f"(m.{col} = ? AND m.cc = ?)")
+                    args += [name, cc]
+                else:
+                    ors.append(f"m.{col} = ?")
+                    args.append(name)
+        clauses.append("(" + " OR ".join(ors) + ")")
+    return " AND ".join(clauses), args
+
+
+def matching(
+    catalog: Catalog, f: Filter, *, newest_first: bool = True, limit: int | None = None
+) -> list[int]:
+    """Ids of indexed files that pass ``f``, by capture time (newest first unless told otherwise)."""
+    where, args = _where(f)
+    order = "DESC" if newest_first else "ASC"
+    sql = (
+        f"SELECT m.file_id FROM file_meta m JOIN files f ON f.id = m.file_id WHERE {where} "
+        f"ORDER BY m.local {order}, m.file_id"
+    )
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return [r[0] for r in _read(catalog, sql, args)]
+
+
+def count_matching(catalog: Catalog, f: Filter) -> int:
+    where, args = _where(f)
+    sql = f"SELECT COUNT(*) FROM file_meta m JOIN files f ON f.id = m.file_id WHERE {where}"
+    return int(_read(catalog, sql, args)[0][0])
+
+
+def in_time_range(catalog: Catalog, start: str | None, end: str | None) -> list[int]:
+    """Files made in [start, end) local time, newest first."""
+    return matching(catalog, Filter(start=start, end=end))
+
+
+def in_place(catalog: Catalog, level: str, name: str, cc: str | None = None) -> list[int]:
+    """Files made in a city, region or country (for a country, ``name`` may be the code), newest first."""
+    return matching(catalog, Filter(places=((level, name, cc),)))
+
+
+def places(catalog: Catalog) -> list[PlaceCount]:
+    """Every city, region and country that occurs in the library, most files first."""
+    out: list[PlaceCount] = []
+    for city, region, cc, n in _read(
+        catalog,
+        "SELECT m.city, m.region, m.cc, COUNT(*) FROM file_meta m JOIN files f ON f.id = m.file_id "
+        "WHERE m.cc IS NOT NULL AND f.state = ? GROUP BY m.city, m.region, m.cc",
+        (INDEXED,),
+    ):
+        if city:
+            out.append(PlaceCount(CITY, city, cc, region, n))
+    regions: dict[tuple[str, str], int] = {}
+    countries: dict[str, tuple[str, int]] = {}
+    for region, cc, country, n in _read(
+        catalog,
+        "SELECT m.region, m.cc, m.country, COUNT(*) FROM file_meta m JOIN files f ON f.id = m.file_id "
+        "WHERE m.cc IS NOT NULL AND f.state = ? GROUP BY m.region, m.cc",
+        (INDEXED,),
+    ):
+        if region:
+            regions[(region, cc)] = regions.get((region, cc), 0) + n
+        name, total = countries.get(cc, (country or cc, 0))
+        countries[cc] = (name, total + n)
+    out += [PlaceCount(REGION, r, cc, None, n) for (r, cc), n in regions.items()]
+    out += [PlaceCount(COUNTRY, name, cc, None, n) for cc, (name, n) in countries.items()]
+    out.sort(key=lambda p: (-p.files, p.level, p.name))
+    return out
+
+
+def histogram(
+    catalog: Catalog, by: str = "month", *, header_dates_only: bool = False
+) -> list[tuple[str, int]]:
+    """(bucket, files) in date order: ``by`` is "year" ("2023"), "month" ("2023-07") or "day"."""
+    width = {"year": 4, "month": 7, "day": 10}[by]
+    extra = " AND m.time_source != 'mtime'" if header_dates_only else ""
+    return [
+        (b, n)
+        for b, n in _read(
+            catalog,
+            f"SELECT substr(m.local, 1, {width}) AS b, COUNT(*) FROM file_meta m JOIN files f "
+            f"ON f.id = m.file_id WHERE m.local IS NOT NULL AND f.state = ?{extra} GROUP BY b ORDER BY b",
+            (INDEXED,),
+        )
+    ]
+
+
+def date_bounds(catalog: Catalog) -> tuple[str | None, str | None]:
+    """The earliest and latest local capture time in the library (None, None when empty)."""
+    rows = _read(
+        catalog,
+        "SELECT MIN(m.local), MAX(m.local) FROM file_meta m JOIN files f ON f.id = m.file_id WHERE f.state = ?",
+        (INDEXED,),
+    )
+    return rows[0][0], rows[0][1]

@@ -97,6 +97,12 @@ def run_app(argv: Sequence[str]) -> int:
             file=sys.stderr,
         )
         return 1
+    from desktop.system_libs import platform_problem
+
+    problem = platform_problem()
+    if problem is not None:  # Qt would abort with "Could not load the Qt platform plugin" and no package
+        print(f"lookalike: {problem}", file=sys.stderr)
+        return 1
 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication

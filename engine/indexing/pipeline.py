@@ -21,10 +21,12 @@ import numpy as np
 from engine.core.progress import CancelFn, Progress, ProgressFn, never
 from engine.core.vectors import KIND_PHOTO
 from engine.errors import DecodeError, LookalikeError, ModelMissingError
+from engine.indexing.analyzers.embeddings import EMBEDDINGS, embedding_for
 from engine.indexing.media_pipelines import PREPARERS
 from engine.indexing.work import Prepared, Preparer
 from engine.media.images import load_photo, quick_hash
 from engine.media.kinds import Kind
+from engine.storage import analyses
 from engine.storage import catalog as cat
 
 if TYPE_CHECKING:
@@ -87,11 +89,22 @@ def _prepare(lib: Library, row: cat.FileRow, fn: Preparer, cancel: CancelFn) -> 
 
 
 def _required_models(lib: Library, kind: str) -> list[str]:
-    if kind in (Kind.PHOTO.value, Kind.VIDEO.value):
-        return [lib.settings.image_text_model]
-    if kind == Kind.SOUND.value:
-        return [lib.settings.audio_model]
-    return []
+    an = embedding_for(kind)
+    return an.required_models(lib) if an is not None else []
+
+
+def requeue_outdated_embeddings(lib: Library) -> int:
+    """Files embedded by another version of their embedding analyzer go back to pending (only that
+    embedding is redone: their other analyses stay). Returns how many; cheap when there are none."""
+    return sum(analyses.requeue_outdated(lib.catalog, a.name, a.version, a.kinds) for a in EMBEDDINGS)
+
+
+def _mark_failed(lib: Library, row: cat.FileRow, why: str, digest: str | None) -> None:
+    an = embedding_for(row.kind)
+    with lib.catalog.transaction():
+        lib.catalog.mark_failed(row.id, why, digest=digest)
+        if an is not None:
+            analyses.record(lib.catalog, row.id, an.name, an.version, analyses.FAILED, why)
 
 
 def index_pending(
@@ -111,6 +124,7 @@ def index_pending(
     cancel = cancel or never
     started = time.monotonic()
     report = IndexReport()
+    requeue_outdated_embeddings(lib)
     rows = lib.catalog.in_state(cat.PENDING, limit=limit)
     runnable: list[tuple[cat.FileRow, Preparer]] = []
     for row in rows:
@@ -153,7 +167,7 @@ def index_pending(
             refill()
             prog.current = prepared.row.path
             if prepared.error is not None:
-                lib.catalog.mark_failed(prepared.row.id, prepared.error, digest=prepared.digest)
+                _mark_failed(lib, prepared.row, prepared.error, prepared.digest)
                 report.failed += 1
                 report.failures.append((prepared.row.path, prepared.error))
                 prog.failed += 1
@@ -219,7 +233,12 @@ def _write_batch(lib: Library, batch: list[Prepared], report: IndexReport, prog:
             if p.extra is not None:
                 p.extra(lib, p)
             model = lib.settings.image_text_model if n else lib.settings.audio_model
-            lib.catalog.mark_indexed(p.row.id, digest=p.digest, model=model, duration=p.duration)
+            an = embedding_for(p.row.kind)
+            # One commit: the row is indexed exactly when its embedding analysis is done.
+            with lib.catalog.transaction():
+                lib.catalog.mark_indexed(p.row.id, digest=p.digest, model=model, duration=p.duration)
+                if an is not None:
+                    analyses.record(lib.catalog, p.row.id, an.name, an.version, analyses.DONE)
             report.indexed += 1
             prog.done += 1
         except Exception as exc:
@@ -227,7 +246,7 @@ def _write_batch(lib: Library, batch: list[Prepared], report: IndexReport, prog:
             # file's failure with its reason; the files behind it go on. Left pending, it would crash
             # every later run at the same place.
             why = str(exc) if isinstance(exc, LookalikeError) else f"{exc.__class__.__name__}: {exc}"
-            lib.catalog.mark_failed(p.row.id, why, digest=p.digest)
+            _mark_failed(lib, p.row, why, p.digest)
             report.failed += 1
             report.failures.append((p.row.path, why))
             prog.failed += 1

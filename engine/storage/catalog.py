@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import LookalikeError
+from engine.storage.integrity import GuardedConnection
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 PENDING = "pending"
 INDEXED = "indexed"
@@ -51,6 +52,8 @@ class FileRow:
 
 
 _COLUMNS = "id, path, size, mtime, hash, kind, state, error, model, duration, added_at, indexed_at"
+#: The columns of a FileRow with a table alias, for queries that join ``files AS f`` to a side table.
+FILE_COLUMNS_F = ", ".join(f"f.{c}" for c in _COLUMNS.split(", "))
 
 #: Rows inside a folder: a range over text paths, and one over paths stored as bytes (see sql_path).
 _UNDER = "((path >= ? AND path < ?) OR (path >= ? AND path < ?))"
@@ -91,7 +94,43 @@ _MIGRATIONS: dict[int, str] = {
     2: """
     CREATE TABLE sound_tags (file_id INTEGER PRIMARY KEY, model TEXT NOT NULL, scores BLOB NOT NULL);
     """,
+    # Per (file, analyzer) state (engine.storage.analyses). A file with no row for an analyzer that
+    # takes it is pending for it, so a new analyzer needs no backfill and a new file no extra write.
+    # Files embedded before this version get their embedding analyzer's row (version 1, the code that
+    # made them): done, or failed with the reason; the slower analyzers are pending for all of them.
+    # Offline rows count as what they were (the rule of scan._restore_offline).
+    3: """
+    CREATE TABLE analyses (
+        file_id INTEGER NOT NULL,
+        analyzer TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        error TEXT,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (file_id, analyzer)
+    ) WITHOUT ROWID;
+    CREATE INDEX analyses_version ON analyses(analyzer, version, state);
+    INSERT INTO analyses(file_id, analyzer, version, state, error, updated_at)
+    SELECT id,
+           CASE kind WHEN 'photo' THEN 'photo_embedding' WHEN 'video' THEN 'video_embedding'
+                ELSE 'sound_embedding' END,
+           1,
+           CASE WHEN state = 'failed' OR (state = 'offline' AND error IS NOT NULL) THEN 'failed'
+                ELSE 'done' END,
+           CASE WHEN state = 'indexed' THEN NULL ELSE error END,
+           COALESCE(indexed_at, added_at)
+    FROM files
+    WHERE kind IN ('photo', 'video', 'sound')
+      AND (state IN ('indexed', 'failed')
+           OR (state = 'offline' AND (error IS NOT NULL
+               OR (hash IS NOT NULL AND model IS NOT NULL AND indexed_at IS NOT NULL))))
+    """,
 }
+
+
+def file_row(values: Sequence) -> FileRow:
+    """A FileRow from one result row of ``SELECT`` :data:`FILE_COLUMNS_F` (paths stored as bytes decoded)."""
+    return FileRow(values[0], py_path(values[1]), *values[2:])
 
 
 def sql_path(path: str) -> str | bytes:
@@ -134,8 +173,15 @@ class Catalog:
         # same transaction as the file row, so they never hold rows for a file that is gone or changed.
         self._remove_hooks: list[Callable[[list[int]], None]] = []
         self._reset_hooks: list[Callable[[list[int]], None]] = []
+        # What was learnt about a file goes with its row, and with its old content.
+        self.on_remove(self._forget_analyses)
+        self.on_reset(self._forget_analyses)
         try:
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+            # Guarded: a damaged file raises LibraryDamagedError (with `lookalike repair`) from any statement.
+            self._db = sqlite3.connect(
+                str(self.path), check_same_thread=False, isolation_level=None, factory=GuardedConnection
+            )
+            self._db.path = str(self.path)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=5000")
@@ -200,6 +246,11 @@ class Catalog:
         is stale."""
         if callback not in self._reset_hooks:
             self._reset_hooks.append(callback)
+
+    def _forget_analyses(self, file_ids: list[int]) -> None:
+        for i in range(0, len(file_ids), 500):
+            chunk = file_ids[i : i + 500]
+            self._db.execute(f"DELETE FROM analyses WHERE file_id IN ({','.join('?' * len(chunk))})", chunk)
 
     def _fire(self, hooks: list[Callable[[list[int]], None]], file_ids: list[int]) -> None:
         if file_ids:
@@ -357,10 +408,17 @@ class Catalog:
         return len(ids)
 
     def retry_failed(self) -> int:
-        """Put every failed row back to pending; returns how many."""
+        """Put every failed row back to pending, and every failed analysis of a file (OCR, metadata...)
+        back to pending; returns how many files that touched."""
         with self._tx():
+            again = self._db.execute(
+                "SELECT COUNT(DISTINCT a.file_id) FROM analyses a JOIN files f ON f.id = a.file_id "
+                "WHERE a.state=? AND f.state<>?",
+                (FAILED, FAILED),
+            ).fetchone()[0]
+            self._db.execute("DELETE FROM analyses WHERE state=?", (FAILED,))
             cur = self._db.execute("UPDATE files SET state=?, error=NULL WHERE state=?", (PENDING, FAILED))
-            return cur.rowcount
+            return cur.rowcount + int(again)
 
     def move(self, file_id: int, new_path: str, size: int, mtime: float) -> list[int]:
         """Re-point a row at a new path (a move or rename with the same content): vectors stay valid.

@@ -1,0 +1,189 @@
+"""Running the slower analyzers (text in photos, metadata, hashes, speech) behind the embeddings.
+
+``run_pending_analyses`` takes each ready analyzer in priority order and runs it over the indexed files
+it has not done yet, in file order, one file at a time. Every outcome is written per (file, analyzer)
+as it happens (done, or failed with the reason), so a kill loses at most the file in hand, a cancel
+stops between files, and the next run starts where this one stopped. Any exception from one file is
+that file's failure for that analyzer; the files behind it go on. An analyzer that is not ready (model
+missing, turned off) is skipped with its reason and its files stay pending.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from engine.core.progress import CancelFn, Progress, ProgressFn, never
+from engine.errors import LookalikeError, ModelMissingError
+from engine.indexing.analyzers.base import Analyzer, Inputs, all_analyzers, slow_analyzers
+from engine.storage import analyses
+
+if TYPE_CHECKING:
+    from engine.library import Library
+
+#: Rows read from the catalog at a time (the query is paged by id, so a long run holds little).
+PAGE = 64
+
+
+@dataclass
+class AnalysisReport:
+    """What one run did. ``failures`` holds (analyzer, path, reason); ``waiting`` the analyzers that
+    could not run, with the reason (their files stay pending)."""
+
+    done: int = 0
+    failed: int = 0
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    waiting: dict[str, str] = field(default_factory=dict)
+    #: analyzer name -> (done, failed) in this run.
+    by_analyzer: dict[str, tuple[int, int]] = field(default_factory=dict)
+    cancelled: bool = False
+    #: The whole ``limit`` was used (more may be pending).
+    limited: bool = False
+    seconds: float = 0.0
+
+
+def _why(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, LookalikeError) else f"{exc.__class__.__name__}: {exc}"
+
+
+def _selected(only: str | Collection[str] | None) -> list[Analyzer]:
+    chosen = slow_analyzers()
+    if only is None:
+        return chosen
+    names = {only} if isinstance(only, str) else set(only)
+    return [a for a in chosen if a.name in names]
+
+
+def _ready(lib: Library, an: Analyzer) -> str | None:
+    try:
+        return an.ready(lib)
+    except Exception as exc:  # a broken readiness check only keeps this analyzer from running
+        return f"cannot tell whether it can run: {_why(exc)}"
+
+
+def ready_analyzers(lib: Library, only: str | Collection[str] | None = None) -> list[Analyzer]:
+    """The slow analyzers that can run now, in run order."""
+    return [a for a in _selected(only) if _ready(lib, a) is None]
+
+
+def has_pending_analyses(lib: Library, only: str | Collection[str] | None = None) -> bool:
+    """Whether a ready slow analyzer has a file to do (one indexed query per analyzer)."""
+    return any(
+        analyses.pending_rows(lib.catalog, a.name, a.version, a.kinds, limit=1)
+        for a in ready_analyzers(lib, only)
+    )
+
+
+def run_pending_analyses(
+    lib: Library,
+    *,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    limit: int | None = None,
+    only: str | Collection[str] | None = None,
+) -> AnalysisReport:
+    """Run every ready slow analyzer (or those named in ``only``) over its pending files; at most
+    ``limit`` (file, analyzer) runs in all. Returns a report; never raises for a bad file (a catalog
+    error does raise: nothing could be recorded).
+
+    ``progress`` gets one Progress per stage (phase = the analyzer's label, total = its pending files,
+    done, failed, current path) after every file, then a last one with phase "done" or "cancelled".
+    ``cancel()`` is checked between files; on cancel the file in hand is finished (or, if it saw the
+    cancel itself, left pending) and the rest stay pending.
+    """
+    cancel = cancel or never
+    started = time.monotonic()
+    report = AnalysisReport()
+    left = limit
+    for an in _selected(only):
+        if report.cancelled or (left is not None and left <= 0):
+            break
+        reason = _ready(lib, an)
+        if reason is not None:
+            report.waiting[an.name] = reason
+            continue
+        total = analyses.counts(lib.catalog, an.name, an.version, an.kinds)[analyses.PENDING]
+        if total == 0:
+            continue
+        prog = Progress(phase=an.label, total=total if left is None else min(total, left))
+        if progress:
+            progress(prog)
+        left = _run_one(lib, an, prog, report, progress, cancel, left)
+    report.limited = left is not None and left <= 0
+    report.seconds = time.monotonic() - started
+    if progress:
+        phase = "cancelled" if report.cancelled else "done"
+        progress(Progress(phase=phase, done=report.done, failed=report.failed))
+    return report
+
+
+def _run_one(
+    lib: Library,
+    an: Analyzer,
+    prog: Progress,
+    report: AnalysisReport,
+    progress: ProgressFn | None,
+    cancel: CancelFn,
+    left: int | None,
+) -> int | None:
+    """One analyzer's stage. Returns what is left of the limit."""
+    after = 0
+    done = failed = 0
+    try:
+        while left is None or left > 0:
+            page = PAGE if left is None else min(PAGE, left)
+            rows = analyses.pending_rows(
+                lib.catalog, an.name, an.version, an.kinds, limit=page, after_id=after
+            )
+            if not rows:
+                break
+            for row in rows:
+                if cancel():
+                    report.cancelled = True
+                    return left
+                if left is not None and left <= 0:
+                    return left
+                after = row.id
+                prog.current = row.path
+                inputs = Inputs(row, cancel)
+                try:
+                    an.analyze(lib, row, inputs)
+                except ModelMissingError as exc:
+                    # Not this file's fault: the analyzer cannot run at all. Its files stay pending.
+                    report.waiting[an.name] = str(exc)
+                    return left
+                except Exception as exc:  # whatever one file raises is that file's failure
+                    why = _why(exc)
+                    if analyses.record_result(lib.catalog, row, an.name, an.version, analyses.FAILED, why):
+                        failed += 1
+                        prog.failed += 1
+                        report.failed += 1
+                        report.failures.append((an.name, row.path, why))
+                else:
+                    if inputs.cancelled:
+                        # It saw the cancel and may have stopped part way: redone next time.
+                        report.cancelled = True
+                        return left
+                    if analyses.record_result(lib.catalog, row, an.name, an.version, analyses.DONE):
+                        done += 1
+                        prog.done += 1
+                        report.done += 1
+                if left is not None:
+                    left -= 1
+                if progress:
+                    progress(prog)
+    finally:
+        report.by_analyzer[an.name] = (done, failed)
+    return left
+
+
+def analysis_counts(lib: Library) -> dict[str, dict[str, int]]:
+    """{analyzer name: {"done": n, "pending": n, "failed": n}} for every analyzer, embeddings included,
+    in run order. Slow analyzers count the indexed files of their kinds; embeddings every file of theirs
+    that is not offline."""
+    return {
+        a.name: analyses.counts(lib.catalog, a.name, a.version, a.kinds, embedding=a.embedding)
+        for a in all_analyzers()
+    }

@@ -44,7 +44,7 @@ def build(home: Path, opener: Callable[[], Any] | None = None, similar: Sequence
     Used by :func:`run_app` and by the tests.
     """
     from desktop.bridge import EngineBridge
-    from desktop.ipc_server import IpcServer
+    from desktop.ipc_server import IpcServer, serve_queries
     from desktop.main_window import MainWindow
     from desktop.session import open_session
 
@@ -56,6 +56,7 @@ def build(home: Path, opener: Callable[[], Any] | None = None, similar: Sequence
     window.ipc_server = server if server.listen() else None
     server.activateRequested.connect(window.bring_to_front)
     server.similarRequested.connect(window.show_similar_from_elsewhere)
+    serve_queries(server, bridge)  # `lookalike similar FILE --json` while the app owns the library
     window.finished.connect(server.close)
     # A window whose library would not open (another process has it) must not take requests it cannot
     # answer: `lookalike similar` then falls back to the command line. Listening again on a retry.

@@ -7,7 +7,12 @@ enter, created with ``QLocalServer.UserAccessOption`` so only the same user can 
 Protocol: one UTF-8 JSON object per line, at most :data:`MAX_MESSAGE` bytes.
 
 - request ``{"v": 1, "cmd": "activate"}`` or ``{"v": 1, "cmd": "similar", "files": ["/abs/a.jpg", …]}``
-- reply ``{"ok": true}`` or ``{"ok": false, "error": "…"}``
+  (the window shows the results);
+- request ``{"v": 1, "cmd": "query", "files": […], "limit": 20, "kinds": ["photo"] | null,
+  "folder": "/abs" | null, "at": 83.0 | null}``: ``lookalike similar FILE --json`` (or with any other
+  option) while the app owns the library; the app runs the search and answers with the results;
+- reply ``{"ok": true}``, ``{"ok": true, "results": [Result.to_json(), …]}`` for a query, or
+  ``{"ok": false, "error": "…"}``.
 
 The client side (:func:`forward_to_running_app`) imports neither Qt nor the engine's heavy parts on
 Unix: it is a plain ``AF_UNIX`` socket, so ``lookalike similar FILE`` from a file manager costs a few
@@ -16,6 +21,7 @@ milliseconds when the app is running.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -24,10 +30,13 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE = 64 * 1024
+#: A query's reply carries results (about 300 bytes each); the client reads at most this much.
+MAX_REPLY = 16 * 1024 * 1024
+KINDS = ("photo", "video", "sound")
 #: The deepest nesting of arrays and objects a request may have (ours have 2). Python's json parser
 #: recurses once per level, so 50,000 ``[`` on one line raised RecursionError in the app.
 MAX_DEPTH = 8
@@ -61,15 +70,65 @@ def server_name(home: Path) -> str:
     return str(_runtime_dir() / f"lookalike-{key}.sock")
 
 
+class _UsageError(Exception):
+    pass
+
+
+class _QuietParser(argparse.ArgumentParser):
+    """Raises instead of printing usage and exiting: a command line we cannot read goes to the CLI,
+    which says what is wrong with it."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(message)
+
+
+def _query_from_args(args: Sequence[str]) -> dict | None:
+    """``similar FILE… [--json] [-n N] [--kind K] [--folder DIR] [--at T]`` as a query message, or None
+    when it does not parse (or asks for help): the CLI then answers as it always does."""
+    p = _QuietParser(prog="lookalike similar", add_help=False)
+    p.add_argument("files", nargs="+")
+    p.add_argument("--at")
+    p.add_argument("-n", "--limit", type=int, default=20)
+    p.add_argument("--kind", choices=KINDS)
+    p.add_argument("--folder")
+    p.add_argument("--json", action="store_true")
+    try:
+        ns = p.parse_args(list(args))
+    except _UsageError:
+        return None
+    if ns.limit < 1 or not all(os.path.isfile(f) for f in ns.files):
+        return None
+    at = None
+    if ns.at is not None:
+        from engine.cli.main import parse_time  # light: argparse, json and the engine's errors
+
+        try:
+            at = parse_time(ns.at)
+        except ValueError:
+            return None  # the CLI explains the format
+    return {
+        "v": PROTOCOL_VERSION,
+        "cmd": "query",
+        "files": [str(Path(f).resolve()) for f in ns.files],
+        "limit": ns.limit,
+        "kinds": [ns.kind] if ns.kind else None,
+        "folder": str(Path(ns.folder).expanduser().resolve()) if ns.folder else None,
+        "at": at,
+        "json": ns.json,
+    }
+
+
 def request_from_args(args: Sequence[str]) -> dict | None:
     """The message for a command line, or None when it is not something the running app handles.
 
     ``[]`` and ``["app"]`` ask the app to come to the front; ``["similar", FILE…]`` and
-    ``["app", "--similar", FILE…]`` ask it for items like the files. Options (``--json``, ``--at`` …)
-    and missing files are left to the CLI, which answers them itself.
+    ``["app", "--similar", FILE…]`` ask it for items like the files. ``similar`` with options
+    (``--json``, ``--limit``, ``--kind``, ``--folder``, ``--at``) is a query the app answers with results
+    (the window is left alone); ``--help``, unreadable options and missing files are left to the CLI.
     """
     args = list(args)
-    if args[:1] == ["app"]:
+    from_app = args[:1] == ["app"]
+    if from_app:
         args = args[1:]
         if not args:
             return {"v": PROTOCOL_VERSION, "cmd": "activate"}
@@ -81,7 +140,9 @@ def request_from_args(args: Sequence[str]) -> dict | None:
     if args[0] != "similar" or len(args) < 2:
         return None
     files = args[1:]
-    if any(f.startswith("-") for f in files) or not all(os.path.isfile(f) for f in files):
+    if any(f.startswith("-") for f in files):
+        return _query_from_args(files) if not from_app else None
+    if not all(os.path.isfile(f) for f in files):
         return None
     return {"v": PROTOCOL_VERSION, "cmd": "similar", "files": [str(Path(f).resolve()) for f in files]}
 
@@ -116,13 +177,14 @@ def _check_depth(text: str, limit: int = MAX_DEPTH) -> None:
             depth -= 1
 
 
-def loads_bounded(data: bytes) -> Any:
-    """``json.loads`` for bytes from the socket, refusing what is too long or too deeply nested.
+def loads_bounded(data: bytes, limit: int = MAX_MESSAGE) -> Any:
+    """``json.loads`` for bytes from the socket, refusing what is longer than ``limit`` bytes or too
+    deeply nested.
 
     Raises ValueError (never RecursionError or UnicodeDecodeError) with a reason for people.
     """
-    if len(data) > MAX_MESSAGE:
-        raise ValueError(f"message too long (over {MAX_MESSAGE} bytes)")
+    if len(data) > limit:
+        raise ValueError(f"message too long (over {limit} bytes)")
     text = data.decode("utf-8")  # UnicodeDecodeError is a ValueError
     _check_depth(text)
     try:
@@ -139,34 +201,57 @@ def decode(line: bytes) -> dict:
     if msg.get("cmd") == "activate":
         return msg
     files = msg.get("files")
-    if msg.get("cmd") != "similar" or not isinstance(files, list) or not files:
+    if msg.get("cmd") not in ("similar", "query") or not isinstance(files, list) or not files:
         raise ValueError("unsupported message")
     if not all(isinstance(f, str) and os.path.isabs(f) for f in files):
         raise ValueError("files must be absolute paths")
+    if msg["cmd"] == "query":
+        limit, kinds, folder, at = (msg.get(k) for k in ("limit", "kinds", "folder", "at"))
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100_000:
+            raise ValueError("limit must be a whole number from 1 to 100000")
+        if kinds is not None and not (isinstance(kinds, list) and all(k in KINDS for k in kinds)):
+            raise ValueError(f"kinds must be a list of {', '.join(KINDS)}")
+        if folder is not None and not (isinstance(folder, str) and os.path.isabs(folder)):
+            raise ValueError("folder must be an absolute path")
+        if at is not None and (not isinstance(at, (int, float)) or isinstance(at, bool) or at < 0):
+            raise ValueError("at must be a time in seconds")
     return msg
 
 
-def _send_unix(path: str, data: bytes, timeout: float) -> bool:
+def _parse_reply(reply: bytes) -> dict | None:
+    try:
+        msg = loads_bounded(reply, limit=MAX_REPLY)
+    except ValueError:
+        return None
+    return msg if isinstance(msg, dict) else None
+
+
+def _send_unix(path: str, data: bytes, timeout: float, reply_timeout: float) -> dict | None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         try:
             s.connect(path)
             s.sendall(data)
-            reply = b""
-            while not reply.endswith(b"\n") and len(reply) < MAX_MESSAGE:
-                chunk = s.recv(4096)
+        except OSError:  # no app (refused / no such file)
+            return None
+        s.settimeout(reply_timeout)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while size < MAX_REPLY:
+                chunk = s.recv(65536)
                 if not chunk:
                     break
-                reply += chunk
-        except OSError:  # no app (refused / no such file), or it did not answer in time
-            return False
-    try:
-        return bool(loads_bounded(reply).get("ok"))
-    except (ValueError, AttributeError):
-        return False
+                chunks.append(chunk)
+                size += len(chunk)
+                if chunk.endswith(b"\n"):
+                    break
+        except OSError:  # it did not answer in time
+            return None
+    return _parse_reply(b"".join(chunks))
 
 
-def _send_qt(name: str, data: bytes, timeout: float) -> bool:
+def _send_qt(name: str, data: bytes, timeout: float, reply_timeout: float) -> dict | None:
     from PySide6.QtCore import QCoreApplication
     from PySide6.QtNetwork import QLocalSocket
 
@@ -175,29 +260,26 @@ def _send_qt(name: str, data: bytes, timeout: float) -> bool:
     sock = QLocalSocket()
     sock.connectToServer(name)
     if not sock.waitForConnected(ms):
-        return False
+        return None
     sock.write(data)
     sock.waitForBytesWritten(ms)
     reply = b""
-    while not reply.endswith(b"\n") and sock.waitForReadyRead(ms):
+    wait_ms = int(reply_timeout * 1000)
+    while not reply.endswith(b"\n") and len(reply) < MAX_REPLY and sock.waitForReadyRead(wait_ms):
         reply += bytes(sock.readAll().data())
     sock.disconnectFromServer()
-    try:
-        return bool(loads_bounded(reply).get("ok"))
-    except (ValueError, AttributeError):
-        return False
+    return _parse_reply(reply)
 
 
-def forward_to_running_app(args: Sequence[str], *, home: Path | None = None, timeout: float = 2.0) -> bool:
-    """Hand ``args`` (a ``lookalike`` command line) to the app running on this library.
+def send_to_running_app(
+    message: dict, *, home: Path | None = None, timeout: float = 2.0, reply_timeout: float | None = None
+) -> dict | None:
+    """Send one request to the app running on this library and return its reply.
 
-    Returns True when a running app accepted the request (it comes to the front and shows the
-    results); False when no app is running, the request is not one the app handles, or it did not
-    answer within ``timeout`` seconds. Never raises for a missing app.
+    None when no app listens there, it did not answer within ``reply_timeout`` seconds (default
+    ``timeout``; a query waits for the search), or the reply was not readable. Never raises for a
+    missing app.
     """
-    message = request_from_args(args)
-    if message is None:
-        return False
     if home is None:
         from engine.storage.settings import data_dir  # light: no torch, no pymilvus
 
@@ -205,8 +287,24 @@ def forward_to_running_app(args: Sequence[str], *, home: Path | None = None, tim
     try:
         name = server_name(home)
     except OSError:
-        return False
+        return None
     data = encode(message)
+    wait = timeout if reply_timeout is None else reply_timeout
     if sys.platform == "win32":
-        return _send_qt(name, data, timeout)
-    return _send_unix(name, data, timeout)
+        return _send_qt(name, data, timeout, wait)
+    return _send_unix(name, data, timeout, wait)
+
+
+def forward_to_running_app(args: Sequence[str], *, home: Path | None = None, timeout: float = 2.0) -> bool:
+    """Hand ``args`` (a ``lookalike`` command line) to the app running on this library, for its window.
+
+    Returns True when a running app accepted the request (it comes to the front and shows the
+    results); False when no app is running, the request is not one the window handles (a query with
+    options: see :func:`send_to_running_app`), or it did not answer within ``timeout`` seconds. Never
+    raises for a missing app.
+    """
+    message = request_from_args(args)
+    if message is None or message["cmd"] == "query":
+        return False
+    reply = send_to_running_app(message, home=home, timeout=timeout)
+    return bool(reply and reply.get("ok"))

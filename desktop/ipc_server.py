@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
@@ -22,10 +23,13 @@ class IpcServer(QObject):
     Signals:
         activateRequested(): a second launch asked the app to come to the front.
         similarRequested(list): a launch asked for items like these files (absolute paths).
+        queryRequested(object): ``lookalike similar FILE --json`` (or with other options) wants results
+            back: an :class:`IpcQuery`, whose ``answer`` or ``fail`` replies (see :func:`serve_queries`).
     """
 
     activateRequested = Signal()
     similarRequested = Signal(list)
+    queryRequested = Signal(object)
 
     def __init__(self, home: Path, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -34,6 +38,8 @@ class IpcServer(QObject):
         self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         self._server.newConnection.connect(self._on_new_connection)
         self._buffers: dict[QLocalSocket, bytes] = {}
+        #: Set by :func:`serve_queries`; without it a query is refused (and the CLI answers it).
+        self.answers_queries = False
 
     def listen(self) -> bool:
         """Start listening. Returns False when another live app already listens on this library."""
@@ -65,11 +71,14 @@ class IpcServer(QObject):
         self._buffers.pop(sock, None)
         sock.deleteLater()
 
-    def _reply(self, sock: QLocalSocket, ok: bool, error: str = "") -> None:
-        reply = {"ok": ok} if ok else {"ok": False, "error": error}
-        sock.write((json.dumps(reply) + "\n").encode("utf-8"))
-        sock.flush()
-        sock.disconnectFromServer()
+    def _reply(self, sock: QLocalSocket, ok: bool, error: str = "", **extra: Any) -> None:
+        reply = {"ok": ok, **extra} if ok else {"ok": False, "error": error}
+        try:
+            sock.write((json.dumps(reply) + "\n").encode("utf-8"))
+            sock.flush()
+            sock.disconnectFromServer()
+        except RuntimeError:  # the client hung up and Qt deleted its socket meanwhile: nobody to tell
+            pass
 
     def _on_ready_read(self, sock: QLocalSocket) -> None:
         if sock not in self._buffers:
@@ -89,8 +98,86 @@ class IpcServer(QObject):
         except ValueError as exc:
             self._reply(sock, False, str(exc))
             return
+        if msg["cmd"] == "query":
+            if not self.answers_queries:
+                self._reply(sock, False, "this window does not answer queries")
+                return
+            emit(self.queryRequested, IpcQuery(self, sock, msg))
+            return  # the connection stays open until the query is answered
         self._reply(sock, True)
         if msg["cmd"] == "similar":
             emit(self.similarRequested, list(msg["files"]))
         else:
             emit(self.activateRequested)
+
+
+class IpcQuery:
+    """A query from another process, waiting for its answer on the open connection."""
+
+    def __init__(self, server: IpcServer, sock: QLocalSocket, request: dict) -> None:
+        self.request = request
+        self._server = server
+        self._sock: QLocalSocket | None = sock
+
+    @property
+    def files(self) -> list[str]:
+        return list(self.request["files"])
+
+    def search_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``Service.search_similar``, as ``lookalike similar`` passes them (the
+        folder and the moment apply to one example file only)."""
+        kw: dict[str, Any] = {"limit": self.request["limit"], "kinds": self.request.get("kinds")}
+        if len(self.request["files"]) == 1:
+            kw["folder"] = self.request.get("folder")
+            kw["at"] = self.request.get("at")
+        return kw
+
+    def answer(self, results: list[Any]) -> None:
+        """Reply with these results (``Result`` objects or their JSON)."""
+        if self._sock is not None:
+            payload = [r if isinstance(r, dict) else r.to_json() for r in results]
+            self._server._reply(self._sock, True, results=payload)
+            self._sock = None
+
+    def fail(self, error: str) -> None:
+        if self._sock is not None:
+            self._server._reply(self._sock, False, error or "the search failed")
+            self._sock = None
+
+
+def serve_queries(server: IpcServer, bridge: Any) -> None:
+    """Answer ``server``'s queries with ``bridge`` (an :class:`desktop.bridge.EngineBridge`): once the
+    library is open, the search runs on the engine thread and its results go back over the socket; a
+    library that does not open fails the query with its reason."""
+
+    def run(query: IpcQuery) -> None:
+        try:
+            task = bridge.search_similar(query.files, **query.search_options())
+        except RuntimeError as exc:  # the library closed meanwhile
+            query.fail(str(exc))
+            return
+        task.finished.connect(query.answer)
+        task.errored.connect(lambda exc: query.fail(str(exc) or exc.__class__.__name__))
+
+    waiting: list[IpcQuery] = []
+
+    def on_opened(_session: Any) -> None:
+        while waiting:
+            run(waiting.pop(0))
+
+    def on_open_failed(reason: str) -> None:
+        while waiting:
+            waiting.pop(0).fail(f"the library did not open: {reason}")
+
+    def on_query(query: IpcQuery) -> None:
+        if bridge.is_open:
+            run(query)
+        elif bridge.open_error is not None:
+            query.fail(f"the library did not open: {bridge.open_error}")
+        else:
+            waiting.append(query)  # the window is up, the engine still loading
+
+    bridge.opened.connect(on_opened)
+    bridge.openFailed.connect(on_open_failed)
+    server.queryRequested.connect(on_query)
+    server.answers_queries = True

@@ -13,8 +13,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] == "app":
         return gui_main(args[1:])
-    if args[0] == "similar" and _forward_to_app(args):
-        return 0  # the running app shows the results (it owns the library)
+    if args[0] == "similar":
+        status = _hand_to_app(args)
+        if status is not None:
+            return status  # the running app showed the results, or answered them (it owns the library)
     if args[0] == "integrate":  # file-manager actions, their installer (no engine; Qt only to start the app)
         from desktop.handoff import open_files
         from desktop.integration.cli import main as integrate_main
@@ -25,13 +27,61 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cli_main(args)
 
 
-def _forward_to_app(args: list[str]) -> bool:
-    """Hand ``similar FILE…`` to the app when one runs on this library (plain socket, no Qt import)."""
+#: How long ``similar … --json`` waits for the app's answer (its first search may load the model).
+QUERY_TIMEOUT_S = 120.0
+
+
+def _hand_to_app(args: list[str]) -> int | None:
+    """Hand ``similar FILE…`` to the app when one runs on this library (plain socket, no Qt import).
+
+    Plain ``similar FILE…`` goes to the window (nothing printed). With options (``--json``, ``-n``,
+    ``--kind``, ``--folder``, ``--at``) the app runs the search and this prints its answer as the CLI
+    would: the app holds the library, so the CLI itself could only say "busy". Returns the exit status,
+    or None when no app took the request (the CLI then runs it).
+    """
     try:
-        from desktop.ipc import forward_to_running_app
+        from desktop import ipc
     except ImportError:
-        return False
-    return forward_to_running_app(args)
+        return None
+    message = ipc.request_from_args(args)
+    if message is None:
+        return None
+    if message["cmd"] != "query":
+        return 0 if ipc.forward_to_running_app(args) else None
+    reply = ipc.send_to_running_app(message, reply_timeout=QUERY_TIMEOUT_S)
+    if reply is None:
+        return None
+    from engine.core.text import for_terminal
+
+    if not reply.get("ok"):
+        print(f"lookalike: the running app answered: {for_terminal(reply.get('error'))}", file=sys.stderr)
+        return 1
+    results = reply.get("results")
+    if not isinstance(results, list):
+        print("lookalike: the running app sent no results", file=sys.stderr)
+        return 1
+    print_results(results, as_json=bool(message.get("json")))
+    return 0
+
+
+def print_results(results: list[dict], as_json: bool) -> None:
+    """Results in ``Result.to_json`` form, printed like ``lookalike similar`` prints them."""
+    import json
+
+    if as_json:
+        print(json.dumps(results, indent=2))
+        return
+    if not results:
+        print("No matches.")
+        return
+    from engine.cli.main import _fmt_time
+    from engine.core.text import for_terminal
+
+    for r in results:
+        t = r.get("t")
+        where = f" @ {_fmt_time(t)}" if isinstance(t, (int, float)) else ""
+        score, kind = float(r.get("score", 0.0)), str(r.get("kind", ""))
+        print(f"{score:6.3f}  {kind:<5}  {for_terminal(r.get('path'))}{where}")
 
 
 def gui_main(argv: Sequence[str] | None = None) -> int:

@@ -36,9 +36,24 @@ def test_which_command_lines_are_forwarded(tmp_path: Path) -> None:
     expected = {"v": 1, "cmd": "similar", "files": [str(photo.resolve())]}
     assert ipc.request_from_args(["similar", str(photo)]) == expected
     assert ipc.request_from_args(["app", "--similar", str(photo)]) == expected
-    # Scripts that want output, options and missing files stay with the CLI.
-    assert ipc.request_from_args(["similar", str(photo), "--json"]) is None
+    # Scripts that want output get it from the app (it owns the library); help, bad options and
+    # missing files stay with the CLI, which explains them.
+    query = ipc.request_from_args(
+        ["similar", str(photo), "--json", "-n", "5", "--kind", "photo", "--at", "1:05"]
+    )
+    assert query is not None and query["cmd"] == "query" and query["files"] == [str(photo.resolve())]
+    assert (query["limit"], query["kinds"], query["at"], query["json"]) == (5, ["photo"], 65.0, True)
+    assert ipc.decode(ipc.encode(query).rstrip(b"\n")) == query
+    for bad in (
+        ["--help"],
+        ["--json", "--limit", "many"],
+        ["--at", "soon"],
+        ["--kind", "smell"],
+        ["-n", "0"],
+    ):
+        assert ipc.request_from_args(["similar", str(photo), *bad]) is None, bad
     assert ipc.request_from_args(["similar", str(tmp_path / "gone.jpg")]) is None
+    assert ipc.request_from_args(["similar", str(tmp_path / "gone.jpg"), "--json"]) is None
     assert ipc.request_from_args(["search", "dog"]) is None
 
 
@@ -102,6 +117,65 @@ def test_lookalike_similar_from_another_process_goes_to_the_app(
     assert proc.stdout.read() == b""  # the app shows the results, the CLI printed nothing
     qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
     assert window.model.result(0).path == str(photos[5])
+
+
+def _lookalike(home: Path, *args: str) -> subprocess.Popen:
+    env = dict(os.environ, LOOKALIKE_HOME=str(home), PYTHONPATH=str(REPO))
+    code = "import sys; from desktop.launcher import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def test_similar_json_with_the_app_running_prints_the_apps_answer(
+    qtbot: Any, window: Any, home: Path, photos: list[Path]
+) -> None:
+    """Hostile round, row 14: ``similar FILE --json`` said "busy" (rc 1) while the app held the library."""
+    svc = window.bridge.service
+    svc.answers[("similar", str(photos[4]))] = [result_for(photos[5], 0.9, 6), result_for(photos[6], 0.8, 7)]
+    proc = _lookalike(home, "similar", str(photos[4]), "--json", "-n", "7", "--kind", "photo")
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=60_000)
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    results = json.loads(out)
+    assert [r["path"] for r in results] == [str(photos[5]), str(photos[6])]
+    assert results[0]["kind"] == "photo" and results[0]["score"] == pytest.approx(0.9)
+    call = next(c for c in svc.calls if c[0] == "search_similar")
+    assert call[1][0] == [str(photos[4])] and call[2]["limit"] == 7 and call[2]["kinds"] == ["photo"]
+    assert window.model.rowCount() == 0  # a script's query leaves the window alone
+
+    proc = _lookalike(home, "similar", str(photos[4]), "-n", "2")  # text, as the CLI prints it
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=60_000)
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().splitlines()[0].split() == ["0.900", "photo", str(photos[5])]
+
+
+def test_a_query_before_the_library_opens_is_answered_once_it_is(
+    qtbot: Any, make_window: Any, home: Path, photos: list[Path]
+) -> None:
+    w = make_window(home, open_library=False)
+    out = in_thread(
+        lambda: ipc.send_to_running_app(
+            ipc.request_from_args(["similar", str(photos[1]), "--json"]), home=home, reply_timeout=60
+        )
+    )
+    qtbot.wait(200)
+    assert "result" not in out  # waiting for the library, not refused
+    with qtbot.waitSignal(w.bridge.opened, timeout=30_000):
+        w.bridge.open()
+    w.bridge.service.answers[("similar", str(photos[1]))] = [result_for(photos[2], 0.7, 3)]
+    qtbot.waitUntil(lambda: "result" in out, timeout=30_000)
+    assert out["result"]["ok"] is True
+
+
+def test_a_failed_query_says_why(qtbot: Any, window: Any, home: Path, photos: list[Path]) -> None:
+    window.bridge.service.fail_with = RuntimeError("the model is missing")
+    proc = _lookalike(home, "similar", str(photos[0]), "--json")
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=60_000)
+    out, err = proc.communicate()
+    assert proc.returncode == 1 and out == b""
+    assert "the model is missing" in err.decode()
 
 
 def test_a_second_server_on_the_same_library_steps_aside(qtbot: Any, window: Any, home: Path) -> None:

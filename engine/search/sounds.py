@@ -43,17 +43,27 @@ def _matcher(lib: Library) -> TagMatcher:
 def search_sounds_by_text(lib: Library, text: str, *, limit: int, folder: str | None) -> list[Result]:
     """Sounds matching ``text``, best first; [] when the sound or text model is not installed, or when
     the words name no sound (the weights are then all zero)."""
-    from engine.search.sound_tags import score_sounds
+    return sound_matches(lib, text, limit=limit, folder=folder)[0]
+
+
+def sound_matches(
+    lib: Library, text: str, *, limit: int, folder: str | None
+) -> tuple[list[Result], list[str]]:
+    """(the sounds matching ``text`` as :func:`search_sounds_by_text` gives them, the AudioSet class
+    names the words were matched to, strongest first)."""
+    from engine.search.sound_tags import class_names, score_sounds
     from engine.storage import catalog as cat
 
     if not (lib.model_ready(lib.settings.text_model) and lib.model_ready(lib.settings.audio_model)):
-        return []
+        return [], []
     ids, mat = _tags(lib)
     if len(ids) == 0:
-        return []
+        return [], []
     weights = _matcher(lib).query_weights(text)
     if not weights.any():
-        return []
+        return [], []
+    names = class_names()
+    tags = [names[i] for i in np.argsort(-weights)[:3] if weights[i] > 0 and i < len(names)]
     scores = score_sounds(mat, weights)
     order = np.argsort(-scores, kind="stable")
     out: list[Result] = []
@@ -66,8 +76,8 @@ def search_sounds_by_text(lib: Library, text: str, *, limit: int, folder: str | 
                 continue
             s = float(scores[i])
             if s <= 0.0:
-                return out
+                return out, tags
             out.append(Result(row.id, row.path, row.kind, s, None, [], row.size, row.mtime, row.duration, s))
             if len(out) >= limit:
-                return out
-    return out
+                return out, tags
+    return out, tags

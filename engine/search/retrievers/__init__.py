@@ -8,7 +8,10 @@ Heavy libraries stay out of module level in retriever modules: this package is i
 from __future__ import annotations
 
 from engine.search.retrievers.base import Candidate, Reason, Retriever
+from engine.search.retrievers.names import NamesRetriever
+from engine.search.retrievers.sounds import SoundRetriever
+from engine.search.retrievers.visual import VisualRetriever
 
-RETRIEVERS: list[Retriever] = []
+RETRIEVERS: list[Retriever] = [NamesRetriever(), VisualRetriever(), SoundRetriever()]
 
 __all__ = ["RETRIEVERS", "Candidate", "Reason", "Retriever"]

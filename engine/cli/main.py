@@ -81,6 +81,26 @@ class _Bar:
             self.bar.close()
 
 
+class _StageBars:
+    """One bar per stage of the slow analyzers ("reading text in photos: 1,234/10,000 file")."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.phase = ""
+        self.bar = _Bar(quiet)
+
+    def __call__(self, p: Any) -> None:
+        if p.phase in ("done", "cancelled"):
+            return
+        if p.phase != self.phase:
+            self.bar.close()
+            self.bar, self.phase = _Bar(self.quiet), p.phase
+        self.bar(p)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def _open_library(args: argparse.Namespace, exclusive: bool = True) -> Any:
     from engine.library import Library
 
@@ -125,6 +145,16 @@ def cmd_index(args: argparse.Namespace) -> int:
             report = index_pending(lib, progress=bar, cancel=stop.is_set)
         finally:
             bar.close()
+        slow = None
+        if not args.fast and not report.cancelled:
+            from engine.indexing.analysis import run_pending_analyses
+
+            # Behind the embeddings: every file is searchable by now, these add text, dates, places...
+            stages = _StageBars(args.json or args.quiet)
+            try:
+                slow = run_pending_analyses(lib, progress=stages, cancel=stop.is_set)
+            finally:
+                stages.close()
         if args.json:
             print(
                 json.dumps(
@@ -134,8 +164,9 @@ def cmd_index(args: argparse.Namespace) -> int:
                         "failed": report.failed,
                         "failures": [{"path": p, "error": e} for p, e in report.failures],
                         "waiting": {m: {"files": n, "fix": fix} for m, (n, fix) in report.waiting.items()},
-                        "cancelled": report.cancelled,
+                        "cancelled": report.cancelled or bool(slow and slow.cancelled),
                         "seconds": round(report.seconds, 3),
+                        "analyses": None if slow is None else _analysis_json(slow),
                     },
                     indent=2,
                 )
@@ -154,9 +185,37 @@ def cmd_index(args: argparse.Namespace) -> int:
             print(f"  {n} files wait for {model}: {fix}")
         for path, err in scan_report.unreadable:
             print(f"  skipped: {_t(path)}: {_t(err)}")
-        if report.cancelled:
+        if slow is not None:
+            _print_analyses(slow)
+        if report.cancelled or (slow is not None and slow.cancelled):
             print("Cancelled: the rest stays queued for the next `lookalike index`.")
         return 0
+
+
+def _analysis_json(r: Any) -> dict[str, Any]:
+    return {
+        "done": r.done,
+        "failed": r.failed,
+        "by_analyzer": {a: {"done": d, "failed": f} for a, (d, f) in r.by_analyzer.items()},
+        "failures": [{"analyzer": a, "path": p, "error": e} for a, p, e in r.failures],
+        "waiting": r.waiting,
+        "cancelled": r.cancelled,
+        "seconds": round(r.seconds, 3),
+    }
+
+
+def _print_analyses(r: Any) -> None:
+    from engine.indexing.analyzers import get_analyzer
+
+    for name, (done, failed) in r.by_analyzer.items():
+        an = get_analyzer(name)
+        print(f"{(an.label if an else name).capitalize()}: {done} files done, {failed} failed.")
+    for name, path, err in r.failures[:20]:
+        print(f"  {name} failed: {_t(path)}: {_t(err)}")
+    if len(r.failures) > 20:
+        print(f"  … and {len(r.failures) - 20} more (see `lookalike status`)")
+    for name, why in r.waiting.items():
+        print(f"  {name} not run: {_t(why)}")
 
 
 def _kinds(args: argparse.Namespace) -> list[str] | None:
@@ -207,6 +266,18 @@ def cmd_status(args: argparse.Namespace) -> int:
         s = lib.settings
         counts = lib.catalog.counts()
         failures = [(r.path, r.error) for r in lib.catalog.in_state(cat.FAILED, limit=50)]
+        from engine.indexing.analysis import analysis_counts, not_ready
+        from engine.indexing.analyzers import all_analyzers, slow_analyzers
+        from engine.storage import analyses as an_state
+
+        per_analyzer = analysis_counts(lib)
+        analyzers = {a.name: a for a in all_analyzers()}
+        waiting = not_ready(lib)
+        failures += [
+            (p, f"{a.label}: {e}")
+            for a in slow_analyzers()
+            for p, e in an_state.failures(lib.catalog, a.name, 10)
+        ]
         models = {
             m: {
                 "installed": registry.is_installed(s.models_dir, m),
@@ -231,6 +302,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             "store": s.store_uri or f"Milvus Lite at {s.vectors_path}",
             "vectors": vectors,
             "open_elsewhere": busy,
+            "analyzers": per_analyzer,
+            "analyzers_not_ready": waiting,
         }
     if args.json:
         print(json.dumps(info, indent=2))
@@ -242,6 +315,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     print("Files:" + ("" if counts else " none"))
     for (kind, state), n in sorted(counts.items()):
         print(f"  {kind:<6} {state:<8} {n}")
+    print("Analyzers (done / pending / failed):")
+    for name, c in per_analyzer.items():
+        a = analyzers[name]
+        why = f"  [not running: {_t(waiting[name])}]" if name in waiting else ""
+        print(f"  {a.label:<28} {c['done']} / {c['pending']} / {c['failed']}{why}")
     print("Models:")
     for m, st in models.items():
         state = "installed" if st["installed"] else f"missing — run `lookalike models download {m}`"
@@ -352,6 +430,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folders", nargs="*", help="folders to add (default: re-index the library's folders)")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--fast",
+        "--skip-slow",
+        dest="fast",
+        action="store_true",
+        help="only make files searchable (embeddings); skip reading text, metadata and the other slow stages",
+    )
     p.set_defaults(func=cmd_index)
 
     def query_opts(p: argparse.ArgumentParser) -> None:

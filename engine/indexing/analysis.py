@@ -68,6 +68,11 @@ def ready_analyzers(lib: Library, only: str | Collection[str] | None = None) -> 
     return [a for a in _selected(only) if _ready(lib, a) is None]
 
 
+def not_ready(lib: Library) -> dict[str, str]:
+    """{analyzer name: why it cannot run now} for the slow analyzers that cannot."""
+    return {a.name: why for a in slow_analyzers() if (why := _ready(lib, a)) is not None}
+
+
 def has_pending_analyses(lib: Library, only: str | Collection[str] | None = None) -> bool:
     """Whether a ready slow analyzer has a file to do (one indexed query per analyzer)."""
     return any(

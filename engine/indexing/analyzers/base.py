@@ -113,9 +113,7 @@ class Inputs:
         one every ``interval`` s plus scene changes. Raises DecodeError for an unreadable clip."""
         from engine.media.video import sample_moments
 
-        return sample_moments(
-            self.path, interval=interval, max_moments=max_moments, size=size, cancel=self
-        )
+        return sample_moments(self.path, interval=interval, max_moments=max_moments, size=size, cancel=self)
 
     def audio(self, *, chunk_s: float = 10.0) -> Iterator[Any]:
         """The file's audio as mono float32 chunks at the models' rate (``iter_audio_chunks``)."""

@@ -53,6 +53,31 @@ def _print_results(results: Sequence[Any], as_json: bool) -> None:
         print(f"{r.score:6.3f}  {r.kind:<5}  {_t(r.path)}{where}")
 
 
+def _print_search(results: Sequence[Any], text: str, as_json: bool) -> None:
+    """A text search's results: good matches, then the closest under their own heading, each with a
+    short reason ("name: receipt", "text: OPEN 24 HOURS", "looks like"). Stdout holds one line per
+    result and nothing else (scripts cut and count it); the headings go to stderr, like the progress."""
+    if as_json:
+        print(json.dumps([r.to_json() for r in results], indent=2))
+        return
+    if not results:
+        print("No matches.")
+        return
+    good = [r for r in results if r.good is not False]
+    closest = [r for r in results if r.good is False]
+    for i, r in enumerate(good + closest):
+        if i == len(good):
+            sys.stdout.flush()
+            if not good:
+                print(f"No good matches for {_t(text)!r}.", file=sys.stderr)
+            print(f"closest ({len(closest)}):", file=sys.stderr)
+            sys.stderr.flush()
+        where = f" @ {_fmt_time(r.t)}" if r.t is not None else ""
+        reason = _t(r.reason)
+        reason = reason if len(reason) <= 28 else reason[:27] + "…"
+        print(f"{round(100 * r.match):3d}%  {r.kind:<5}  {reason:<28}  {_t(r.path)}{where}")
+
+
 class _Bar:
     """A tqdm progress bar fed by engine Progress snapshots (stderr, so --json stdout stays clean)."""
 
@@ -226,8 +251,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     from engine.search.api import search_text
 
     with _open_library(args) as lib:
-        results = search_text(lib, args.text, limit=args.limit, kinds=_kinds(args), folder=args.folder)
-        _print_results(results, args.json)
+        results = search_text(
+            lib, args.text, limit=args.limit, kinds=_kinds(args), folder=args.folder, only=args.only
+        )
+        _print_search(results, args.text, args.json)
     return 0
 
 
@@ -446,7 +473,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("search", help="find photos, video moments and sounds matching words")
-    p.add_argument("text")
+    p.add_argument("text", help='words; "quoted words" mean exact text, -word leaves out files with it')
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=["text", "visual", "names", "sounds"],
+        help="only these finders: words read in pictures, looks, file/folder names, sound tags (repeatable)",
+    )
     query_opts(p)
     p.set_defaults(func=cmd_search)
 

@@ -22,7 +22,7 @@ from engine.storage.catalog import py_path
 if TYPE_CHECKING:
     from engine.library import Library
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)  # letters and digits: "_" splits words, as in names
 _lock = threading.Lock()
 _MEMO = "search:folder_names"
 

@@ -91,7 +91,7 @@ _loaded: set[str] = set()
 
 # A quoted phrase, straight or curly quotes, optionally excluded with a leading minus.
 _TOKEN = re.compile(r'(?P<neg>(?<!\S)-)?(?:"(?P<q1>[^"]*)"|“(?P<q2>[^”]*)”)|(?P<word>\S+)')
-_WORD = re.compile(r"\w+", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)  # letters and digits: "_" splits words, as in names
 
 
 def fold(text: str) -> str:
@@ -136,7 +136,7 @@ def parse_query(text: str, lib: Library | None = None, *, understand: bool = Tru
             continue
         token = m.group("word")
         if token.startswith("-") and _WORD.search(token[1:]):
-            q.excluded.extend(_WORD.findall(token[1:]))
+            q.excluded.append(token[1:])  # whole: "-IMG_0002" leaves out that name, not every IMG
             continue
         if token.startswith('"') or token.startswith("“"):  # an unclosed quote: just words
             token = token.lstrip('"“')

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 #: Words that name nothing in a file name ("a photo of the beach" looks for "beach").
 _STOP = "a an and are at be by for from in into is it of on or the to with without my our your this that"
 STOP_WORDS = frozenset(f"{_STOP} photo photos picture pictures image images video videos clip clips".split())
-_WORD = re.compile(r"\w+", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)  # letters and digits: "_" splits words, as in names
 _FTS_LIMIT = 5000
 
 
@@ -37,6 +37,14 @@ def content_terms(query: ParsedQuery) -> list[tuple[str, bool]]:
     letters, then the quoted phrases (kept whole: they were asked for exactly)."""
     words = [w for w in query.words if len(w) > 1 and fold(w) not in STOP_WORDS]
     return [*((w, False) for w in words), *((p, True) for p in query.phrases)]
+
+
+def _prefix_ok(term: str, *, last: bool) -> bool:
+    """Whether a word may match the start of a longer one: words of 4+ letters, the last word from 3
+    (it may be half typed), and any length in scripts written without spaces (東京 in 東京タワー)."""
+    if any(ord(c) >= 0x2E80 for c in term):
+        return True
+    return len(term) >= 4 or (last and len(term) >= 3)
 
 
 def _fts_expr(term: str, phrase: bool, prefix: bool) -> str | None:
@@ -92,7 +100,7 @@ class NamesRetriever(Retriever):
         # Per file: the terms it matched, and what matched each (a word of its name, or a folder).
         matched: dict[int, dict[int, tuple[str, str]]] = {}
         for ti, (term, phrase) in enumerate(terms):
-            prefix = not phrase and (len(term) >= 4 or ti == len(query.words) - 1 and len(term) >= 3)
+            prefix = not phrase and _prefix_ok(term, last=ti == len(query.words) - 1)
             expr = _fts_expr(term, phrase, prefix)
             if expr is None:
                 continue

@@ -25,3 +25,12 @@ class DecodeError(LookalikeError):
 
 class StoreError(LookalikeError):
     """The vector store could not be opened or used."""
+
+
+class LibraryDamagedError(LookalikeError):
+    """The catalog or the vector database is damaged; the message names the file and the problem and
+    says to run ``lookalike repair`` (the app offers a Repair button). ``part`` is "catalog" or "store"."""
+
+    def __init__(self, message: str, part: str = "catalog") -> None:
+        super().__init__(message)
+        self.part = part

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "Lookalike"
 SETTINGS_FILE = "settings.toml"
+#: The lock file that lets one process at a time open a library (engine.library, engine.storage.repair).
+LOCK_FILE = "library.lock"
 
 DEFAULT_EXCLUDES = [
     ".*",  # hidden files and folders: .git, .cache, .Trash-1000, .thumbnails …
@@ -84,6 +86,10 @@ class Settings:
     workers: int = 0
     #: Keep indexing in a tray icon when the window closes (desktop app).
     keep_running_in_tray: bool = False
+    #: Find and transcribe speech in sounds and video soundtracks (Silero VAD, then Whisper).
+    speech: bool = True
+    #: The Whisper model for speech (see engine.models.registry: whisper-tiny / -base / -small).
+    speech_model: str = "whisper-base"
     extra: dict = field(default_factory=dict)
 
     home: Path = field(default_factory=data_dir, repr=False)
@@ -147,11 +153,17 @@ class Settings:
         """Write the settings atomically (temp file + rename), so a crash never leaves half a file."""
         import tomli_w
 
-        self.home.mkdir(parents=True, exist_ok=True)
+        from engine.storage.privacy import PRIVATE_FILE, make_private_dir
+
+        make_private_dir(self.home)
         values = {k: v for k, v in asdict(self).items() if k not in ("extra", "home")}
         values.update(self.extra)
         tmp = self.path.with_suffix(".toml.tmp")
-        tmp.write_text(tomli_w.dumps(values), encoding="utf-8")
+        # 0600: the file may hold store_token, and it lists the person's folders.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(tomli_w.dumps(values))
+        os.chmod(tmp, PRIVATE_FILE)  # an old tmp file left by a crash keeps its mode through O_TRUNC
         os.replace(tmp, self.path)
 
     def add_folder(self, folder: str | Path) -> Path:
@@ -173,7 +185,7 @@ class Settings:
 
 # -- validation -------------------------------------------------------------------------------------------
 
-_STRING_KEYS = ("image_text_model", "audio_model", "text_model", "store_uri", "store_token")
+_STRING_KEYS = ("image_text_model", "audio_model", "text_model", "speech_model", "store_uri", "store_token")
 _CUDA_N = re.compile(r"cuda:\d+")
 
 
@@ -227,7 +239,7 @@ def _checked(path: Path, key: str, value: object) -> object:
         if value in IMAGE_PRECISIONS:
             return value
         raise bad(" or ".join(f'"{p}"' for p in IMAGE_PRECISIONS))
-    if key == "keep_running_in_tray":
+    if key in ("keep_running_in_tray", "speech"):
         if not isinstance(value, bool):
             raise bad("true or false")
         return value

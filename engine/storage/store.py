@@ -81,6 +81,7 @@ _RPC_TIMEOUT_S = 120.0
 CONNECT_TIMEOUT_S = 15.0  # how long open() waits for a server (or our Lite server) to answer
 _LOAD_TIMEOUT_S = 900.0  # a load may rebuild every segment's index
 _GROUP_OVERFETCH = 8  # first fetch per wanted group when grouping in Python
+_ID_PAGE = 10_000  # rows per page when listing a collection's file ids
 
 
 @dataclass(frozen=True)
@@ -295,6 +296,15 @@ class VectorStore:
         """
         self._check_open()
         return name in self._collections or bool(self._call("check", name, self._client.has_collection, name))
+
+    def collections(self) -> list[str]:
+        """Names of the collections stored (made by this library or another client of the server).
+
+        Raises:
+            StoreError: the store could not be asked.
+        """
+        self._check_open()
+        return sorted(self._call("list collections", "", self._client.list_collections))
 
     def drop_collection(self, name: str) -> None:
         """Delete collection ``name`` and all its vectors (nothing happens if it does not exist).
@@ -627,6 +637,38 @@ class VectorStore:
         vecs = np.array([r["vector"] for r in rows], dtype=np.float32).reshape(len(rows), info.dim)
         return ids, vecs
 
+    def file_ids(self, name: str) -> set[int]:
+        """The catalog file ids that have at least one vector in the collection (reads every row's
+        ``file_id``, in pages: use :meth:`count` first and call this only when counts disagree).
+
+        Raises:
+            StoreError: the query failed.
+        """
+        info = self._info(name)
+        if self._is_lite:
+            _quiet_lite_iterator()
+        it = self._read(
+            "list the files of",
+            name,
+            info,
+            self._client.query_iterator,
+            name,
+            batch_size=_ID_PAGE,
+            filter="",
+            output_fields=["file_id"],
+            timeout=_RPC_TIMEOUT_S,
+        )
+        found: set[int] = set()
+        try:
+            while True:
+                page = self._call("list the files of", name, it.next)
+                if not page:
+                    return found
+                found.update(int(r["file_id"]) for r in page)
+        finally:
+            with contextlib.suppress(MilvusException, grpc.RpcError):
+                it.close()
+
     def count(self, name: str) -> int:
         """Number of vectors in the collection (deleted and replaced rows not counted).
 
@@ -683,6 +725,20 @@ class VectorStore:
         except (MilvusException, grpc.RpcError) as err:
             where = f" vector collection '{name}'" if name else " the vector store"
             raise StoreError(f"Could not {action}{where}: {_reason(err)}") from err
+
+
+class _NoSessionTsWarning(logging.Filter):
+    """Drops pymilvus' "failed to get mvccTs" warning: Milvus Lite has no session timestamps, so every
+    query iterator over Lite would print it (the client-side timestamp it falls back to is right)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "mvccTs" not in record.getMessage()
+
+
+def _quiet_lite_iterator() -> None:
+    logger = logging.getLogger("pymilvus.client.iterator.query_iterator")
+    if not any(isinstance(f, _NoSessionTsWarning) for f in logger.filters):
+        logger.addFilter(_NoSessionTsWarning())
 
 
 def _dim_mismatch(name: str, have: int, want: int) -> str:

@@ -165,6 +165,9 @@ def cmd_index(args: argparse.Namespace) -> int:
                 f"{scan_report.moved} moved, {scan_report.removed} removed.",
                 file=sys.stderr,
             )
+        _ = lib.store  # opening it checks the catalog against the vectors: lost ones are queued again
+        for note in lib.notices:
+            print(_t(note), file=sys.stderr)
         bar = _Bar(args.json or args.quiet)
         try:
             report = index_pending(lib, progress=bar, cancel=stop.is_set)
@@ -329,6 +332,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "store": s.store_uri or f"Milvus Lite at {s.vectors_path}",
             "vectors": vectors,
             "open_elsewhere": busy,
+            "notices": lib.notices,  # e.g. files queued again because their vectors were lost
             "analyzers": per_analyzer,
             "analyzers_not_ready": waiting,
         }
@@ -357,6 +361,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Store: {_t(info['store'])}")
     for name, n in vectors.items():
         print(f"  {name}: {n} vectors")
+    for note in info["notices"]:
+        print(_t(note))
     if failures:
         print(f"Failures ({len(failures)} shown; `lookalike retry` re-queues them):")
         for p, e in failures:
@@ -499,6 +505,10 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.cli import watch as cli_watch  # light: the service loads only when the command runs
 
     cli_watch.add_parser(sub)
+
+    from engine.cli import repair as cli_repair  # light, like watch
+
+    cli_repair.add_parser(sub)
 
     p = sub.add_parser("models", help="list, download or install models")
     msub = p.add_subparsers(dest="models_cmd", metavar="ACTION", required=True)

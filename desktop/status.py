@@ -38,6 +38,13 @@ def describe(p: Any) -> str:
         eta = format_eta(_get(p, "eta"))
         if eta:
             parts.append(eta)
+    elif state == "analyzing":
+        # The slower analyzers, behind the embeddings: "Reading text in photos 120 / 400".
+        stage = str(_get(p, "stage", "") or "analyzing files")
+        parts = [f"{stage[:1].upper()}{stage[1:]} {format_count(int(_get(p, 'stage_done', 0) or 0))}"]
+        total = int(_get(p, "stage_total", 0) or 0)
+        if total:
+            parts[0] += f" / {format_count(total)}"
     elif state == "paused":
         parts = [f"Paused · {format_count(queued)} files waiting" if queued else "Paused"]
     elif state == "stopped":
@@ -99,9 +106,9 @@ class IndexStatus(QWidget):
             self.label.setText(f"{describe(p)} · ⚠ {warnings[-1]}")
         state = _get(p, "state", "idle")
         self.paused = state == "paused"
-        self.busy = state in ("starting", "scanning", "indexing")
+        self.busy = state in ("starting", "scanning", "indexing", "analyzing")
         self.pause_button.setText("Resume" if self.paused else "Pause")
-        self.pause_button.setVisible(state in ("scanning", "indexing", "paused"))
+        self.pause_button.setVisible(state in ("scanning", "indexing", "analyzing", "paused"))
         failed = int(_get(p, "failed_total", 0) or 0)
         self.errors_button.setText(f"{format_count(failed)} error{'s' if failed != 1 else ''}")
         self.errors_button.setVisible(failed > 0)

@@ -88,10 +88,12 @@ def run_pending_analyses(
     cancel: CancelFn | None = None,
     limit: int | None = None,
     only: str | Collection[str] | None = None,
+    count_totals: bool = True,
 ) -> AnalysisReport:
     """Run every ready slow analyzer (or those named in ``only``) over its pending files; at most
     ``limit`` (file, analyzer) runs in all. Returns a report; never raises for a bad file (a catalog
-    error does raise: nothing could be recorded).
+    error does raise: nothing could be recorded). ``count_totals=False`` skips counting each stage's
+    pending files first (Progress.total is then 0): the service's small batches keep their own counts.
 
     ``progress`` gets one Progress per stage (phase = the analyzer's label, total = its pending files,
     done, failed, current path) after every file, then a last one with phase "done" or "cancelled".
@@ -109,12 +111,12 @@ def run_pending_analyses(
         if reason is not None:
             report.waiting[an.name] = reason
             continue
-        total = analyses.counts(lib.catalog, an.name, an.version, an.kinds)[analyses.PENDING]
-        if total == 0:
-            continue
+        total = 0
+        if count_totals:
+            total = analyses.counts(lib.catalog, an.name, an.version, an.kinds)[analyses.PENDING]
+            if total == 0:
+                continue
         prog = Progress(phase=an.label, total=total if left is None else min(total, left))
-        if progress:
-            progress(prog)
         left = _run_one(lib, an, prog, report, progress, cancel, left)
     report.limited = left is not None and left <= 0
     report.seconds = time.monotonic() - started
@@ -144,6 +146,8 @@ def _run_one(
             )
             if not rows:
                 break
+            if progress and after == 0:
+                progress(prog)  # the stage starts (only once there is a file for it)
             for row in rows:
                 if cancel():
                     report.cancelled = True

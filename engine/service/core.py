@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from engine.core.progress import Progress
 from engine.errors import LookalikeError
+from engine.indexing.analysis import analysis_counts, run_pending_analyses
 from engine.indexing.pipeline import FLUSH_EVERY_S, index_pending
 from engine.indexing.scan import scan
 from engine.storage import catalog as cat
@@ -45,6 +46,8 @@ T = TypeVar("T")
 
 STOPPED, STARTING, SCANNING = "stopped", "starting", "scanning"
 INDEXING, IDLE, PAUSED = "indexing", "idle", "paused"
+#: Running the slower analyzers (text in photos, metadata...) behind the embeddings.
+ANALYZING = "analyzing"
 MAX_WARNINGS = 20
 
 
@@ -76,7 +79,7 @@ class ServiceStoppedError(LookalikeError):
 class ServiceProgress:
     """A snapshot of the service, cheap to take from any thread (the GUI polls it on a timer)."""
 
-    #: stopped | starting | scanning | indexing | idle | paused
+    #: stopped | starting | scanning | indexing | analyzing | idle | paused
     state: str = STOPPED
     #: Files waiting to be indexed (pending in the catalog, not waiting for a model) plus changes seen
     #: on disk and not looked at yet.
@@ -104,6 +107,14 @@ class ServiceProgress:
     models_loaded: bool = False
     #: cancel_current() dropped the backlog for this session; resume() or rescan() takes it up again.
     backlog_cancelled: bool = False
+    #: While analyzing: the stage's label ("reading text in photos") and its files done / to do in the
+    #: whole library (done + failed, and done + failed + pending), as of the last count.
+    stage: str = ""
+    stage_done: int = 0
+    stage_total: int = 0
+    #: Per analyzer (embeddings included): {"done": n, "pending": n, "failed": n}, refreshed every few
+    #: seconds while analyzing and whenever the service goes idle.
+    analyses: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -290,6 +301,9 @@ class Service:
         self.idle_unload_s = idle_unload_s
         self.health_interval = health_interval
         self.max_interactive_wait = max_interactive_wait
+        #: Files per batch of the slower analyzers: small, so fresh files are embedded soon after they
+        #: appear and a request waits at most for the file in hand.
+        self.analysis_batch = 8
         self._cond = threading.Condition()
         self._kick = False
         self._jobs: deque[_Job] = deque()
@@ -336,6 +350,14 @@ class Service:
         self._store_dirty = False
         self._last_flush = time.monotonic()
         self._snapshot = ServiceProgress()
+        # The slower analyzers: True once a batch found nothing to do; set back when files are indexed,
+        # scanned, retried, a model arrives, or on resume (no catalog query while idle).
+        self._analyses_idle = False
+        self._stage = ""
+        self._stage_step = 0  # files finished in the running analysis batch
+        self._analysed_since_counts = 0  # and in the batches since the per-analyzer counts were read
+        self._analysis_counts: dict[str, dict[str, int]] = {}
+        self._analysis_counts_at = 0.0
 
     # -- public API ------------------------------------------------------------------------------------
 
@@ -418,6 +440,7 @@ class Service:
         def retry(lib: Library) -> int:
             n = lib.catalog.retry_failed()
             self._work.reset(unblock=True)
+            self._analyses_idle = False
             self._refresh_counts(force=True)
             return n
 
@@ -522,7 +545,7 @@ class Service:
             except Exception as exc:  # one bad folder (or a store error) must not stop the others
                 log.exception("scanning %s", folder)
                 self._warn(f"Could not scan {folder}: {exc.__class__.__name__}: {exc}; `rescan` retries it.")
-        self._refresh_counts(force=True)
+        self._refresh_counts(force=True, analyses=True)
         self._models_sig = self._model_signature()
 
     def _shutdown(self) -> None:
@@ -592,9 +615,11 @@ class Service:
         if self._cancel_requested:
             self._cancel_requested = False
             self._work.dismiss()
+            self._analyses_idle = True
         if self._resume_backlog:
             self._resume_backlog = False
             self._work.reset()
+            self._analyses_idle = False
         if time.monotonic() - self._last_health >= self.health_interval:
             self._upkeep()
         if self._rescans:
@@ -616,12 +641,15 @@ class Service:
             return True
         if not self._paused and self._work.has_work() and self._index_batch():
             return True
+        if not self._paused and not self._analyses_idle and self._analysis_batch():
+            return True
         if self._store_dirty:
             self._flush()
         if self._activity != IDLE:
             self._activity = IDLE
             self._current = ""
-            self._refresh_counts(force=True)
+            self._stage = ""
+            self._refresh_counts(force=True, analyses=True)
         return False
 
     def _index_batch(self) -> bool:
@@ -655,6 +683,8 @@ class Service:
             self._models_loaded = True
             self._last_model_use = now
             self._store_dirty = True
+        if report.indexed:
+            self._analyses_idle = False
         left = [r for r in self.lib.catalog.get_many(r.id for r in rows).values() if r.state == cat.PENDING]
         if report.cancelled:
             order = {r.id: i for i, r in enumerate(rows)}
@@ -667,6 +697,41 @@ class Service:
                 had, _ = self._waiting.get(model, (0, fix))
                 self._waiting[model] = (had + n, fix)
         self._refresh_counts()
+        return True
+
+    def _analysis_batch(self) -> bool:
+        """One small batch of the slower analyzers (engine.indexing.analysis), run only when nothing
+        waits to be embedded. False when none had a file to do (then none runs until new work)."""
+
+        def on_progress(p: Progress) -> None:
+            if p.phase in ("done", "cancelled"):
+                return
+            self._activity = ANALYZING
+            if p.phase != self._stage:
+                self._stage = p.phase
+                self._refresh_counts(force=True, analyses=True)  # the new stage's own totals
+            self._current = p.current
+            self._stage_step = p.done + p.failed
+            self._publish()
+
+        try:
+            report = run_pending_analyses(
+                self.lib,
+                progress=on_progress,
+                cancel=self._should_yield,
+                limit=self.analysis_batch,
+                count_totals=False,
+            )
+        finally:
+            self._stage_step = 0
+        self._analysed_since_counts += report.done + report.failed
+        if report.done + report.failed == 0 and not report.cancelled:
+            self._analyses_idle = True
+            return False
+        self._models_loaded = True
+        self._last_model_use = time.monotonic()
+        self._store_dirty = True  # an analyzer may write vectors too (speech, text in frames)
+        self._refresh_counts(analyses=True)
         return True
 
     def _flush(self) -> None:
@@ -707,6 +772,7 @@ class Service:
             if path != folder:
                 self._warn(f"Skipped {path}: {why}")
         self._work.reset()
+        self._analyses_idle = False
         self._activity = IDLE
         self._refresh_counts(force=True)
 
@@ -751,6 +817,7 @@ class Service:
             self._models_sig = sig
             self._waiting.clear()
             self._work.reset(unblock=True)
+            self._analyses_idle = False
         if self._models_loaded and time.monotonic() - self._last_model_use >= self.idle_unload_s:
             self.lib.unload_models()
             self._models_loaded = False
@@ -789,13 +856,19 @@ class Service:
             self._warnings.append(text)
             del self._warnings[:-MAX_WARNINGS]
 
-    def _refresh_counts(self, *, force: bool = False) -> None:
+    def _refresh_counts(self, *, force: bool = False, analyses: bool = False) -> None:
         # A GROUP BY over the catalog: at most once a second while busy (tens of ms at 300k rows).
         now = time.monotonic()
         if force or now - self._counts_at >= 1.0:
             self._counts = self.lib.catalog.counts()
             self._counts_at = now
             self._since_counts = 0
+        # Per analyzer: two queries each (a join over the analyzed files), so only when asked, and at
+        # most every 3 s while analyzing.
+        if analyses and (force or now - self._analysis_counts_at >= 3.0):
+            self._analysis_counts = analysis_counts(self.lib)
+            self._analysis_counts_at = now
+            self._analysed_since_counts = 0
 
     def _publish(self) -> None:
         """Build the next snapshot. Core thread only (start() publishes once before the thread runs)."""
@@ -825,7 +898,7 @@ class Service:
             queued=queued,
             done=self._done + batch_indexed,
             failed=self._failed + batch_failed,
-            current=self._current if state == INDEXING else "",
+            current=self._current if state in (INDEXING, ANALYZING) else "",
             rate=rate,
             eta=queued / rate if rate > 0 and queued else None,
             offline_folders=tuple(sorted(self._offline)),
@@ -838,7 +911,25 @@ class Service:
             changes=changes,
             models_loaded=self._models_loaded,
             backlog_cancelled=self._work.dismissed,
+            **self._stage_progress(state),
         )
+
+    def _stage_progress(self, state: str) -> dict[str, Any]:
+        counts = self._analysis_counts
+        out: dict[str, Any] = {"analyses": counts}
+        if state == ANALYZING and self._stage:
+            from engine.indexing.analyzers import all_analyzers
+
+            name = next((a.name for a in all_analyzers() if a.label == self._stage), "")
+            c = counts.get(name, {})
+            done = c.get("done", 0) + c.get("failed", 0)
+            now_done = done + self._analysed_since_counts + self._stage_step
+            out.update(
+                stage=self._stage,
+                stage_done=now_done,
+                stage_total=max(done + c.get("pending", 0), now_done),
+            )
+        return out
 
 
 def _directory_device(folder: str) -> int | None:

@@ -510,3 +510,69 @@ def test_status_json_shows_each_analyzer(
     status = json.loads(capsys.readouterr().out)
     assert status["analyzers"]["photo_embedding"] == {"done": 3, "pending": 0, "failed": 0}
     assert status["analyzers"]["sound_embedding"] == {"done": 0, "pending": 0, "failed": 0}
+
+
+# -- in the service ------------------------------------------------------------------------------------
+
+
+class Slowish(Analyzer):
+    """Test analyzer for the service: a little slow per file, so pause and requests land mid-run."""
+
+    name = "test_slowish"
+    kinds = frozenset({"photo"})
+    label = "reading slowly"
+    seen: ClassVar[list[str]] = []
+
+    def analyze(self, lib: Library, row: cat.FileRow, inputs: Inputs) -> None:
+        time.sleep(0.1)
+        Slowish.seen.append(os.path.basename(row.path))
+
+
+def test_the_service_analyzes_behind_the_embeddings_in_small_batches(home: Path, tmp_path: Path) -> None:
+    from engine.service.core import Service
+    from tests.media import make_library
+
+    Slowish.seen = []
+    register(Slowish())
+    make_library(tmp_path / "pics", 20)
+    lib = Library.open(home)
+    lib.add_folder(tmp_path / "pics")
+    svc = Service(lib, watch=False, batch_size=4, health_interval=0.1)
+    stages: set[tuple[str, int]] = set()
+    try:
+        svc.start()
+
+        def analyzing() -> bool:
+            p = svc.progress()
+            if p.state == "analyzing":
+                stages.add((p.stage, p.stage_total))
+            return p.state == "analyzing" and p.stage_done >= 3
+
+        deadline = time.monotonic() + 60
+        while not analyzing():
+            assert time.monotonic() < deadline, svc.progress()
+            time.sleep(0.01)
+        # Every photo is searchable (embedded) before the slow analyzer started.
+        assert svc.progress().indexed_total == 20
+        assert ("reading slowly", 20) in stages
+        # A request runs between files, not after the rest of the stage.
+        assert svc.call(lambda lib: len(Slowish.seen)).result(timeout=10) < 20
+
+        svc.pause()
+        time.sleep(0.5)
+        paused_at = len(Slowish.seen)
+        time.sleep(0.5)
+        assert len(Slowish.seen) == paused_at < 20 and svc.progress().state == "paused"
+        svc.resume()
+
+        deadline = time.monotonic() + 60
+        while (p := svc.progress()).state != "idle" or p.analyses.get("test_slowish", {}).get("done") != 20:
+            assert time.monotonic() < deadline, p
+            time.sleep(0.05)
+        assert sorted(Slowish.seen) == sorted(set(Slowish.seen)) and len(Slowish.seen) == 20  # none twice
+        assert p.analyses["photo_embedding"] == {"done": 20, "pending": 0, "failed": 0}
+        assert p.to_json()["analyses"]["test_slowish"]["pending"] == 0
+    finally:
+        svc.stop()
+        lib.close()
+        unregister("test_slowish")

@@ -5,12 +5,13 @@ the wall clock where it was taken (``local``, ISO text, which sorts and compares
 time came from (exif / container / tags / mtime), camera, position and its place names.
 
 Date filters compare ``local``: "July 2023" is the July on the calendar of the place the photo was taken.
-Rows of files that left the catalog are removed through the catalog's on_remove hook where it has one;
-every query also joins ``files``, so a stale row can never surface.
+Rows of files that left the catalog or changed are removed through the catalog's on_remove / on_reset
+hooks; every query also joins ``files`` and keeps indexed files only, so a stale row never surfaces.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import weakref
@@ -112,19 +113,14 @@ _ready_lock = threading.Lock()
 
 @contextmanager
 def _tx(catalog: Catalog) -> Iterator[sqlite3.Connection]:
-    """A write transaction on the catalog's connection (the public one once Catalog has it)."""
-    if hasattr(catalog, "transaction"):
-        with catalog.transaction():
-            yield catalog._db
-    else:
-        with catalog._tx():
-            yield catalog._db
+    """A write transaction on the catalog's connection (joins the caller's, e.g. a remove hook's)."""
+    with catalog.transaction():
+        yield catalog._db
 
 
 def _read(catalog: Catalog, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
     ensure_table(catalog)
-    with catalog._lock:
-        return catalog._db.execute(sql, tuple(args)).fetchall()
+    return catalog.query(sql, tuple(args))
 
 
 def ensure_table(catalog: Catalog) -> None:
@@ -138,9 +134,12 @@ def ensure_table(catalog: Catalog) -> None:
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
                     db.execute(stmt)
-        on_remove = getattr(catalog, "on_remove", None)
-        if on_remove is not None:
-            on_remove(lambda ids, cat=catalog: forget(cat, ids))
+            # Rows left by files removed while no hook was registered (another process, an older
+            # version): a reused file id must never inherit them.
+            db.execute("DELETE FROM file_meta WHERE file_id NOT IN (SELECT id FROM files)")
+        # A removed file's row goes with it; a changed file's row is stale (the analyzer redoes it).
+        catalog.on_remove(lambda ids, cat=catalog: forget(cat, ids))
+        catalog.on_reset(lambda ids, cat=catalog: forget(cat, ids))
         _ready[catalog] = True
 
 
@@ -240,30 +239,38 @@ def missing(catalog: Catalog, limit: int | None = None) -> list[int]:
 
 @dataclass(frozen=True)
 class Filter:
-    """Files made in [start, end) local time (ISO text; either may be None: open-ended) and/or at any of
-    ``places`` ((level, name, cc) triples), and optionally only capture times from the file header."""
+    """Files made in any of ``ranges`` ([start, end) local time as ISO text; None is open-ended) and at
+    any of ``places`` ((level, name, cc) triples): the ranges are one union, the places another, and a
+    file must pass both. ``kinds`` and ``folder`` narrow further, as the search box's own filters do."""
 
-    start: str | None = None
-    end: str | None = None
+    ranges: tuple[tuple[str | None, str | None], ...] = ()
     places: tuple[tuple[str, str, str | None], ...] = ()
     #: When True, modification-time dates never match a date filter.
     header_dates_only: bool = False
+    kinds: tuple[str, ...] = ()
+    folder: str | None = None
 
     @property
     def empty(self) -> bool:
-        return self.start is None and self.end is None and not self.places
+        return not self.ranges and not self.places
 
 
 def _where(f: Filter) -> tuple[str, list[Any]]:
     clauses, args = ["f.state = ?"], [INDEXED]
-    if f.start is not None:
-        clauses.append("m.local >= ?")
-        args.append(f.start)
-    if f.end is not None:
-        clauses.append("m.local < ?")
-        args.append(f.end)
-    if (f.start is not None or f.end is not None) and f.header_dates_only:
-        clauses.append("m.time_source != 'mtime'")
+    if f.ranges:
+        ors = []
+        for start, end in f.ranges:
+            parts = ["m.local IS NOT NULL"]
+            if start is not None:
+                parts.append("m.local >= ?")
+                args.append(start)
+            if end is not None:
+                parts.append("m.local < ?")
+                args.append(end)
+            ors.append("(" + " AND ".join(parts) + ")")
+        clauses.append("(" + " OR ".join(ors) + ")")
+        if f.header_dates_only:
+            clauses.append("m.time_source != 'mtime'")
     if f.places:
         ors = []
         for level, name, cc in f.places:
@@ -279,6 +286,14 @@ def _where(f: Filter) -> tuple[str, list[Any]]:
                     ors.append(f"m.{col} = ?")
                     args.append(name)
         clauses.append("(" + " OR ".join(ors) + ")")
+    if f.kinds:
+        clauses.append(f"f.kind IN ({','.join('?' * len(f.kinds))})")
+        args += list(f.kinds)
+    if f.folder:
+        # A range on the UNIQUE path index, as Catalog.under does (paths may hold % and _).
+        prefix = f.folder.rstrip(os.sep) + os.sep
+        clauses.append("f.path >= ? AND f.path < ?")
+        args += [prefix, prefix[:-1] + chr(ord(os.sep) + 1)]
     return " AND ".join(clauses), args
 
 
@@ -305,7 +320,7 @@ def count_matching(catalog: Catalog, f: Filter) -> int:
 
 def in_time_range(catalog: Catalog, start: str | None, end: str | None) -> list[int]:
     """Files made in [start, end) local time, newest first."""
-    return matching(catalog, Filter(start=start, end=end))
+    return matching(catalog, Filter(ranges=((start, end),)))
 
 
 def in_place(catalog: Catalog, level: str, name: str, cc: str | None = None) -> list[int]:

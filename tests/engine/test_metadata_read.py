@@ -202,13 +202,18 @@ def test_side_table_queries(tmp_path: Path) -> None:
     assert sm.in_time_range(c, "2023-07-01", "2023-08-01") == [ids[1], ids[0]]  # newest first
     assert sm.in_place(c, sm.COUNTRY, "PT") == [ids[1], ids[0]]
     assert sm.in_place(c, sm.CITY, "Vienna", "AT") == [ids[2]]
-    assert sm.matching(c, sm.Filter(start="2019-01-01", end="2020-01-01")) == [ids[3]]
-    assert sm.matching(c, sm.Filter(start="2019-01-01", end="2020-01-01", header_dates_only=True)) == []
+    assert sm.matching(c, sm.Filter(ranges=(("2019-01-01", "2020-01-01"),))) == [ids[3]]
+    assert sm.matching(c, sm.Filter(ranges=(("2019-01-01", "2020-01-01"),), header_dates_only=True)) == []
     # Intersection of a place and a date; a union of places.
-    both = sm.Filter(start="2023-07-20", end="2023-08-01", places=((sm.COUNTRY, "Portugal", "PT"),))
+    both = sm.Filter(ranges=(("2023-07-20", "2023-08-01"),), places=((sm.COUNTRY, "Portugal", "PT"),))
     assert sm.matching(c, both) == [ids[1]]
     either = sm.Filter(places=((sm.CITY, "Porto", "PT"), (sm.CITY, "Vienna", "AT")))
     assert set(sm.matching(c, either)) == {ids[0], ids[2]}
+    two_years = sm.Filter(ranges=(("2019-01-01", "2020-01-01"), ("2020-01-01", "2021-01-01")))
+    assert sm.matching(c, two_years) == [ids[2], ids[3]]
+    assert sm.count_matching(c, sm.Filter(ranges=((None, "2021-01-01"),), kinds=("video",))) == 0
+    assert sm.matching(c, sm.Filter(places=((sm.COUNTRY, "PT", "PT"),), folder="/p")) == [ids[1], ids[0]]
+    assert sm.matching(c, sm.Filter(places=((sm.COUNTRY, "PT", "PT"),), folder="/q")) == []
     found = {(p.level, p.name): p.files for p in sm.places(c)}
     assert found[(sm.COUNTRY, "Portugal")] == 2 and found[(sm.CITY, "Vienna")] == 1
     assert found[(sm.REGION, "Lisbon")] == 1

@@ -1,0 +1,279 @@
+"""When and where in the search box: dates and places taken out of the query and turned into filters.
+
+Importing this package plugs it into the search (engine.search.query): :func:`understand_when_where`
+joins ``UNDERSTANDERS`` and :func:`allowed_files` joins ``FILTERS``. For "beach in Porto July 2023":
+
+* ``q.text`` becomes "beach" (what the image model sees);
+* ``q.filters["date"]`` = [("2023-07-01T00:00:00", "2023-08-01T00:00:00")] (a union of local-time ranges);
+* ``q.filters["place"]`` = [("city", "Porto", "PT"), ("region", "Porto", "PT")] (a union of places);
+* ``q.understood`` gets ("date", "July 2023") and ("place", "Porto") chips;
+* the files allowed are those made in July 2023 *and* in Porto (engine.storage.metadata.matching).
+
+When no file passes, ``q.understood`` gets an ("empty", "No photos from July 2023 in Porto") chip,
+which the CLI prints and the app shows; the search returns nothing rather than unrelated pictures.
+
+:func:`search` is the entry point for callers with explicit filters (``--after``, ``--before``,
+``--place``, the app's date and place boxes) and a sort order; it returns the understanding with the
+results, each carrying the metadata that matched as a "when" reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import LookalikeError
+from engine.search import query as query_mod
+from engine.search.query import ParsedQuery, fold, parse_query
+from engine.search.results import Result
+from engine.search.understand.dates import DateRange, fillers, find_dates, keep_weak
+from engine.search.understand.filters import (
+    DATE,
+    EMPTY,
+    PLACE,
+    REASON,
+    filter_of,
+    metadata_reason,
+    place_index,
+)
+from engine.storage import metadata as sm
+
+if TYPE_CHECKING:
+    from engine.library import Library
+
+
+def _has_files(lib: Library, r: DateRange) -> bool:
+    return sm.count_matching(lib.catalog, sm.Filter(ranges=(r.iso(),))) > 0
+
+
+def understand_when_where(lib: Library | None, q: ParsedQuery, *, today: date | None = None) -> None:
+    """The UNDERSTANDERS step: move dates and the library's places from ``q.text`` into ``q.filters``.
+
+    Without a library only dates are understood, and weak bare years stay text (nothing can say whether
+    the library has files from then)."""
+    text = q.text
+    if not text:
+        return
+    found = find_dates(text, today)
+    if lib is not None:
+        found = keep_weak(found, lambda r: _has_files(lib, r))
+    else:
+        found = [m for m in found if not m.weak]
+    places = []
+    if lib is not None:
+        index = place_index(lib)
+        if len(index):
+            places = index.find(text, [m.span for m in found])
+    if not found and not places:
+        return
+    for m in found:
+        q.consume(m.fragment)
+        q.filters.setdefault(DATE, []).append(m.range.iso())
+        q.understood.append((DATE, m.label))
+    for p in places:
+        q.consume(p.fragment)
+        q.filters.setdefault(PLACE, []).extend(p.places)
+        q.understood.append((PLACE, p.label))
+    # "photos from 2019", "fotos de Oporto": what is left says nothing to the image model.
+    useless = fillers()
+    if q.text and all(fold(w) in useless for w in q.text.split()):
+        q.text = ""
+        q.words = []
+
+
+def allowed_files(lib: Library, q: ParsedQuery) -> set[int] | None:
+    """The FILTERS step: the files made at the query's dates and places (None without either). Adds
+    the "nothing matches" chip when none is."""
+    f = filter_of(q)
+    if f.empty:
+        return None
+    ids = set(sm.matching(lib.catalog, f))
+    if not ids and not any(kind == EMPTY for kind, _ in q.understood):
+        q.understood.append((EMPTY, nothing_message(q)))
+    return ids
+
+
+def nothing_message(q: ParsedQuery) -> str:
+    """'No photos from July 2023 in Porto' — what the chips say when the filters leave nothing."""
+    dates = [label for kind, label in q.understood if kind == DATE]
+    places = [label for kind, label in q.understood if kind == PLACE]
+    msg = "No photos"
+    if dates:
+        msg += " from " + " or ".join(dates)
+    if places:
+        msg += " in " + " or ".join(places)
+    return msg + " in this library"
+
+
+# -- explicit filters, sorting, reasons ----------------------------------------------------------------
+
+
+def parse_day(text: str) -> str:
+    """The start of a date typed as the box takes it ('2023', '2023-07', '2023-07-14', 'July 2023',
+    'agosto 2020') as ISO local time. ``--after X`` keeps files from the start of X on (X included);
+    ``--before X`` keeps files before the start of X. Raises LookalikeError for text that is no date."""
+    found = find_dates(text.strip())
+    if len(found) != 1 or found[0].range.start is None:
+        raise LookalikeError(f"Not a date: {text!r} (try 2023, 2023-07 or 2023-07-14)")
+    return found[0].range.start.isoformat()
+
+
+def add_explicit(
+    lib: Library,
+    q: ParsedQuery,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    place: str | None = None,
+) -> None:
+    """Add the filters given outside the text (``--after 2020``, ``--before 2021-07``, ``--place Porto``,
+    the app's boxes) to ``q``, with their chips. ``after`` is inclusive of that day/month/year, ``before``
+    exclusive. Raises LookalikeError for a date it cannot read; a place the library has no photos of
+    leaves nothing (with the chip that says so)."""
+    if after or before:
+        start = parse_day(after) if after else None
+        end = parse_day(before) if before else None
+        q.filters.setdefault(DATE, []).append((start, end))
+        label = " ".join(([f"from {after}"] if after else []) + ([f"before {before}"] if before else []))
+        q.understood.append((DATE, label))
+    if place:
+        found = place_index(lib).find(place)
+        if found:
+            for p in found:
+                q.filters.setdefault(PLACE, []).extend(p.places)
+                q.understood.append((PLACE, p.label))
+        else:
+            # No file was made there: a place filter that allows nothing, said plainly.
+            q.filters.setdefault(PLACE, []).append((sm.CITY, place, None))
+            q.understood.append((PLACE, place))
+
+
+def add_reasons(lib: Library, results: list[Result]) -> None:
+    """Give every result without one a "when" reason (its date, place, camera), last among its reasons."""
+    need = [r for r in results if not any(x.retriever == REASON for x in r.reasons)]
+    rows = sm.get_many(lib.catalog, [r.file_id for r in need])
+    for r in need:
+        row = rows.get(r.file_id)
+        if row is not None:
+            r.reasons.append(metadata_reason(row))
+
+
+def sort_by_date(lib: Library, results: list[Result], *, newest_first: bool = True) -> list[Result]:
+    """``results`` by capture time (a file without a row by its modification time)."""
+    rows = sm.get_many(lib.catalog, [r.file_id for r in results])
+
+    def key(r: Result) -> str:
+        row = rows.get(r.file_id)
+        return row.local if row is not None and row.local else datetime.fromtimestamp(r.mtime).isoformat()
+
+    return sorted(results, key=key, reverse=newest_first)
+
+
+@dataclass
+class Understood:
+    """What a search understood, for ``--explain``, ``--json`` and the app's chips."""
+
+    raw: str
+    text: str
+    chips: list[tuple[str, str]] = field(default_factory=list)
+    filters: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, q: ParsedQuery) -> Understood:
+        return cls(q.raw, q.text, list(q.understood), dict(q.filters))
+
+    @property
+    def nothing(self) -> str | None:
+        """The "nothing matches" message, when the filters left nothing."""
+        return next((label for kind, label in self.chips if kind == EMPTY), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "raw": self.raw,
+            "text": self.text,
+            "chips": [{"kind": k, "label": v} for k, v in self.chips],
+            "filters": {k: v for k, v in self.filters.items() if k in (DATE, PLACE)},
+        }
+
+    def describe(self) -> str:
+        """One line for people: 📅 July 2023 · 📍 Porto · "beach"."""
+        icons = {DATE: "📅", PLACE: "📍"}
+        parts = [f"{icons[k]} {v}" for k, v in self.chips if k in icons]
+        parts += [f"{k}: {v}" for k, v in self.chips if k not in icons and k != EMPTY]
+        if self.text:
+            parts.append(f'"{self.text}"')
+        return " · ".join(parts) or "(nothing)"
+
+
+def search(
+    lib: Library,
+    text: str,
+    *,
+    limit: int = 20,
+    kinds: Sequence[str] | None = None,
+    folder: str | None = None,
+    only: Sequence[str] | None = None,
+    after: str | None = None,
+    before: str | None = None,
+    place: str | None = None,
+    sort: str = "relevance",
+) -> tuple[list[Result], Understood]:
+    """The search box with its date and place filters: (results, what was understood).
+
+    ``sort`` "date" lists the results newest first; "relevance" keeps the ranking's order, except that
+    a query that is only dates and places is listed by date anyway (there is nothing else to rank by).
+    Raises LookalikeError for an unreadable ``after``/``before`` date, ModelMissingError as search_text.
+    """
+    from engine.search import ranking
+
+    if sort not in ("date", "relevance"):
+        raise LookalikeError(f"sort is 'date' or 'relevance', not {sort!r}")
+    q = parse_query(text or "", lib)
+    add_explicit(lib, q, after=after, before=before, place=place)
+    understood = Understood.of(q)
+    if q.empty:
+        return [], understood
+    results = ranking.search(lib, q, limit=limit, kinds=kinds, folder=folder, only=only)
+    understood = Understood.of(q)  # the filter step may have added the "nothing" chip
+    if DATE in q.filters or PLACE in q.filters:
+        add_reasons(lib, results)
+    if sort == "date":
+        results = sort_by_date(lib, results)
+    return results, understood
+
+
+def explain(lib: Library | None, text: str) -> Understood:
+    """What the box makes of ``text`` without searching (the app's chips while typing)."""
+    return Understood.of(parse_query(text, lib))
+
+
+def _register() -> None:
+    """Join the query hooks and the retrievers, once (this module is imported on the first parse)."""
+    from engine.search.retrievers import RETRIEVERS
+    from engine.search.retrievers.metadata import MetadataRetriever
+
+    if understand_when_where not in query_mod.UNDERSTANDERS:
+        query_mod.UNDERSTANDERS.append(understand_when_where)
+    if allowed_files not in query_mod.FILTERS:
+        query_mod.FILTERS.append(allowed_files)
+    if not any(isinstance(r, MetadataRetriever) for r in RETRIEVERS):
+        RETRIEVERS.append(MetadataRetriever())
+
+
+_register()
+
+__all__ = [
+    "DATE",
+    "EMPTY",
+    "PLACE",
+    "REASON",
+    "Understood",
+    "add_explicit",
+    "allowed_files",
+    "explain",
+    "search",
+    "sort_by_date",
+    "understand_when_where",
+]

@@ -1,0 +1,60 @@
+"""What the when-where understanding shares with its retriever: chip kinds, the filter a parsed query
+stands for, the library's place index and the "when" reason of a result."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from engine.search.query import ParsedQuery
+from engine.search.results import Reason
+from engine.search.understand.places import PlaceIndex
+from engine.storage import metadata as sm
+
+if TYPE_CHECKING:
+    from engine.library import Library
+
+DATE, PLACE, EMPTY = "date", "place", "empty"
+#: The reason label of the metadata retriever (engine.search.retrievers.metadata).
+REASON = "when"
+
+_MEMO_KEY = "when_where.places"
+
+
+def place_index(lib: Library) -> PlaceIndex:
+    """The library's places ready for matching, rebuilt when the metadata table changed."""
+    version = sm.version(lib.catalog)
+    memo = lib.memo.get(_MEMO_KEY)
+    if memo is None or memo[0] != version:
+        memo = (version, PlaceIndex(sm.places(lib.catalog)))
+        lib.memo[_MEMO_KEY] = memo
+    return memo[1]
+
+
+def filter_of(q: ParsedQuery, *, kinds: Sequence[str] | None = None, folder: str | None = None) -> sm.Filter:
+    return sm.Filter(
+        ranges=tuple(tuple(r) for r in q.filters.get(DATE, ())),  # type: ignore[misc]
+        places=tuple(tuple(p) for p in q.filters.get(PLACE, ())),  # type: ignore[misc]
+        kinds=tuple(kinds or ()),
+        folder=folder,
+    )
+
+
+def metadata_reason(row: sm.MetaRow, score: float = 0.0) -> Reason:
+    """A "when" reason for a result: when, where and with what it was taken."""
+    detail: dict[str, Any] = {"time_source": row.time_source}
+    parts = []
+    if row.local:
+        detail["date"] = row.local
+        day = row.local[:10]
+        parts.append(f"modified {day}" if row.time_source == "mtime" else f"taken {day}")
+    place = row.place
+    if place is not None:
+        detail["place"] = place.label()
+        detail.update({"city": place.city, "region": place.region, "country": place.country, "cc": place.cc})
+        parts.append(f"in {place.label()}")
+    if row.camera:
+        detail["camera"] = row.camera
+        parts.append(f"with {row.camera}")
+    detail["label"] = " ".join(parts) or "no date or place recorded"
+    return Reason(REASON, score, detail)

@@ -86,7 +86,7 @@ UNDERSTANDERS: list[Understander] = []
 FILTERS: list[QueryFilter] = []
 #: Modules that append to UNDERSTANDERS / FILTERS when imported; imported on the first parse, so this
 #: module stays light and import order never matters.
-UNDERSTANDER_MODULES: list[str] = []
+UNDERSTANDER_MODULES: list[str] = ["engine.search.understand"]  # dates and places (issue 14)
 _loaded: set[str] = set()
 
 # A quoted phrase, straight or curly quotes, optionally excluded with a leading minus.

@@ -22,7 +22,10 @@ from engine.indexing.analyzers.base import (
     unregister,
 )
 
-BUILTIN_MODULES: tuple[str, ...] = ("engine.indexing.analyzers.embeddings",)
+BUILTIN_MODULES: tuple[str, ...] = (
+    "engine.indexing.analyzers.embeddings",
+    "engine.indexing.analyzers.metadata",
+)
 
 for _module in BUILTIN_MODULES:
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,14 +33,47 @@ class ScanReport:
     cancelled: bool = False
 
 
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+class LinkPolicy:
+    """Which symbolic links the library follows: the one rule that the scan and the watcher share.
+
+    A link is followed when what it points to exists and lies outside every library folder, and holds
+    none of them: a folder or a file on another drive, linked into the library. A link to something
+    inside the library is not: that content is indexed once, under its real path. Without this rule a
+    link to a library folder's parent (``ln -s .. lib/sub/up``) made the watcher, walking ``lib/sub``
+    alone, index the whole library a second time under ``lib/sub/up/`` (issue 12, row 3), and a link
+    between two subfolders gave each photo two rows, depending on which path a walk met first.
+    """
+
+    def __init__(self, folders: Iterable[str | Path]) -> None:
+        self.roots = tuple(os.path.realpath(f) for f in folders)
+
+    def follows(self, link: str) -> bool:
+        """True when the link at ``link`` is to be followed; False for a broken or looping one too."""
+        try:
+            target = os.path.realpath(link, strict=True)
+        except (OSError, ValueError):  # broken, a loop of links, or a name the OS refuses
+            return False
+        return not any(_within(target, r) or _within(r, target) for r in self.roots)
+
+
 def walk_media(
-    root: Path, excludes: list[str], errors: list[tuple[str, str]] | None = None
+    root: Path,
+    excludes: list[str],
+    errors: list[tuple[str, str]] | None = None,
+    *,
+    links: LinkPolicy | None = None,
 ) -> Iterator[tuple[str, os.stat_result, Kind]]:
     """Yield (path, stat, kind) for every media file under ``root``.
 
-    Excluded names are skipped, symlinked folders are followed once (a loop is cut by remembering each
-    folder's device and inode), unreadable folders are reported in ``errors`` and skipped.
+    Excluded names are skipped; symbolic links are followed as ``links`` says (default: the policy of a
+    library whose only folder is ``root``), folders among them once (a loop is cut by remembering each
+    folder's device and inode); unreadable folders are reported in ``errors`` and skipped.
     """
+    links = links or LinkPolicy([root])
     seen_dirs: set[tuple[int, int]] = set()
     stack = [str(root)]
     while stack:
@@ -60,6 +93,8 @@ def walk_media(
             if is_excluded(e.name, excludes):
                 continue
             try:
+                if e.is_symlink() and not links.follows(e.path):
+                    continue
                 if e.is_dir(follow_symlinks=True):
                     stack.append(e.path)
                     continue
@@ -111,6 +146,7 @@ def scan(lib: Library, folders: list[str] | None = None, *, cancel: CancelFn | N
     folders = folders if folders is not None else list(lib.settings.folders)
     catalog = lib.catalog
     cancel = cancel or never
+    links = LinkPolicy(lib.settings.folders)
     for folder in folders:
         root = Path(folder)
         known = {r.path: r for r in catalog.under(str(root))}
@@ -124,7 +160,7 @@ def scan(lib: Library, folders: list[str] | None = None, *, cancel: CancelFn | N
         _restore_offline(catalog, known)
         new: list[tuple[str, os.stat_result, Kind]] = []
         changed: list[tuple[str, int, float, str]] = []
-        for path, st, kind in walk_media(root, lib.settings.excludes, report.unreadable):
+        for path, st, kind in walk_media(root, lib.settings.excludes, report.unreadable, links=links):
             report.seen += 1
             if report.seen % 1000 == 0 and cancel():
                 report.cancelled = True

@@ -35,7 +35,9 @@ from engine.indexing.analysis import analysis_counts, run_pending_analyses
 from engine.indexing.pipeline import FLUSH_EVERY_S, index_pending
 from engine.indexing.scan import scan
 from engine.storage import catalog as cat
-from engine.watch.watcher import NATIVE, POLLING, ChangeApplier, ChangeQueue, Watcher
+from engine.watch.applier import ChangeApplier
+from engine.watch.observers import NATIVE, POLLING, Watcher
+from engine.watch.queue import ChangeQueue
 
 if TYPE_CHECKING:
     from engine.library import Library

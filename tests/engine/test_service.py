@@ -251,6 +251,34 @@ def test_excluded_folders_symlink_loops_and_the_trash(
     assert {Path(r.path).name for r in lib.catalog.iter_all()} == {photos[1].name, "after.jpg"}
 
 
+@pytest.mark.parametrize("force_polling", [False, True], ids=["native", "polling"])
+def test_a_link_to_a_parent_folder_made_while_watching_adds_nothing(
+    lib, services, tmp_path: Path, force_polling: bool
+) -> None:
+    """Issue 12 row 3: ``mkdir lib/sub; ln -s .. lib/sub/up`` while watching indexed every photo a second
+    time under lib/sub/up/ until the next full scan; the watcher now keeps the scan's link policy."""
+    folder = tmp_path / "pics"
+    photos = make_library(folder, 3)
+    outside = tmp_path / "elsewhere"
+    save_photo(outside / "far.jpg", 11)
+    svc = services(lib, folder, force_polling=force_polling)
+    wait_synced(svc)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "up").symlink_to("..", target_is_directory=True)
+    (folder / "sub" / "again.jpg").symlink_to(photos[0])  # a link to a photo of the library: no copy
+    save_photo(folder / "sub" / "new.jpg", 12)  # so we know the watcher has looked at sub/
+    wait_for(lambda: lib.catalog.by_path(str(folder / "sub" / "new.jpg")) is not None, what="sub/new.jpg")
+    wait_synced(svc)
+    first = [*map(str, photos), str(folder / "sub" / "new.jpg")]
+    assert sorted(r.path for r in lib.catalog.iter_all()) == sorted(first)
+    # A link to a folder outside the library is followed, by the scan and the watcher alike.
+    (folder / "far").symlink_to(outside, target_is_directory=True)
+    wait_for(lambda: lib.catalog.by_path(str(folder / "far" / "far.jpg")) is not None, what="far/far.jpg")
+    wait_synced(svc)
+    paths = sorted(r.path for r in lib.catalog.iter_all())
+    assert paths == sorted([*first, str(folder / "far" / "far.jpg")])
+
+
 def test_forced_polling_follows_changes(lib, services, tmp_path: Path) -> None:
     folder = tmp_path / "share"
     photos = make_library(folder, 2)

@@ -23,21 +23,10 @@ from watchdog.events import (
 )
 
 from engine.storage.settings import DEFAULT_EXCLUDES
-from engine.watch.watcher import (
-    CREATED,
-    DELETED,
-    MODIFIED,
-    MOVED_IN,
-    NATIVE,
-    POLLING,
-    ChangeApplier,
-    ChangeQueue,
-    Move,
-    Watcher,
-    _Handler,
-    is_excluded_path,
-    root_of,
-)
+from engine.watch.applier import ChangeApplier
+from engine.watch.observers import NATIVE, POLLING, EventHandler, Watcher
+from engine.watch.paths import is_excluded_path, root_of
+from engine.watch.queue import CREATED, DELETED, MODIFIED, MOVED_IN, Change, ChangeQueue, Move
 from tests.media import save_photo
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux only")
@@ -151,7 +140,7 @@ def test_root_of_and_exclusions() -> None:
 
 def test_handler_enqueues_only_media_outside_excluded_folders() -> None:
     q = ChangeQueue(0.0)
-    h = _Handler("/lib", DEFAULT_EXCLUDES, q)
+    h = EventHandler("/lib", DEFAULT_EXCLUDES, q)
     for ev in [
         FileCreatedEvent("/lib/a.jpg"),
         FileModifiedEvent("/lib/a.jpg"),
@@ -342,7 +331,5 @@ def test_a_move_between_two_watches_is_matched_by_content(lib, tmp_path: Path) -
     assert applier.expire(force=True) == 0  # nothing was really deleted
 
 
-def _change(path: Path):
-    from engine.watch.watcher import Change
-
+def _change(path: Path) -> Change:
     return Change(str(path), MODIFIED, 0.0, 0.0)

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from engine.storage.settings import DEFAULT_EXCLUDES
-from engine.watch.watcher import DELETED, ChangeQueue, Watcher, _Handler
+from engine.watch.observers import EventHandler, Watcher
+from engine.watch.queue import DELETED, ChangeQueue
 from tests.engine.test_service import lib, services, wait_for, wait_synced  # noqa: F401 (fixtures)
 from tests.media import make_library, save_photo
 
@@ -54,8 +55,8 @@ def test_changes_whose_events_were_dropped_are_found_by_a_rescan(
     wait_synced(svc)
 
     deaf = threading.Event()
-    real = _Handler.dispatch
-    monkeypatch.setattr(_Handler, "dispatch", lambda self, ev: None if deaf.is_set() else real(self, ev))
+    real = EventHandler.dispatch
+    monkeypatch.setattr(EventHandler, "dispatch", lambda self, ev: None if deaf.is_set() else real(self, ev))
     deaf.set()  # the events of these changes are lost, as in an overflow
     save_photo(folder / "new.jpg", 50)
     paths[0].unlink()
@@ -80,8 +81,8 @@ def test_a_rescan_settles_rows_waiting_in_limbo(
     fid = lib.catalog.by_path(str(paths[0])).id
 
     deaf = threading.Event()
-    real = _Handler.dispatch
-    monkeypatch.setattr(_Handler, "dispatch", lambda self, ev: None if deaf.is_set() else real(self, ev))
+    real = EventHandler.dispatch
+    monkeypatch.setattr(EventHandler, "dispatch", lambda self, ev: None if deaf.is_set() else real(self, ev))
     deaf.set()
     os.rename(paths[0], folder / "renamed.jpg")
     time.sleep(0.5)

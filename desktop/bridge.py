@@ -13,11 +13,21 @@ import contextlib
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from desktop.qt_compat import emit
+
+if TYPE_CHECKING:  # the engine loads on the opener's thread, never at the GUI's import
+    from desktop.session import Session
+    from engine.service.core import Service, ServiceProgress
+
+
+def describe(exc: BaseException) -> str:
+    """An engine exception as people read it: its message (engine messages are written for people),
+    else its class name. Code that must tell errors apart tests the class, never this text."""
+    return str(exc) or exc.__class__.__name__
 
 
 class Task(QObject):
@@ -30,7 +40,8 @@ class Task(QObject):
 
     Signals:
         finished(object): the work's return value.
-        errored(object): the exception it raised (``str(exc)`` is meant for people).
+        errored(object): the exception it raised, as raised (a :class:`engine.errors.ModelMissingError`
+            stays one; :func:`describe` gives the text for people).
     """
 
     finished = Signal(object)
@@ -100,8 +111,10 @@ class EngineBridge(QObject):
     its batch in hand written, library closed) on a background thread too.
 
     Signals:
-        opened(object): the Session, once the library is open and the service started.
-        openFailed(str): the library could not be opened (busy, damaged); the reason for people.
+        opened(object): the :class:`~desktop.session.Session`, once the library is open and the service
+            started.
+        openFailed(str): the library could not be opened (busy, damaged); the reason for people (the
+            exception itself is :attr:`open_exc`).
         progressed(object): a new ``Service.progress()`` snapshot (only when it changed).
         stopped(): the service has stopped after :meth:`shutdown`; everything is written.
     """
@@ -113,22 +126,27 @@ class EngineBridge(QObject):
 
     POLL_MS = 250
 
-    def __init__(self, opener: Callable[[], Any], parent: QObject | None = None) -> None:
+    def __init__(self, opener: Callable[[], Session], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._opener = opener
-        self.session: Any = None
-        self._last_progress: Any = None
+        self.session: Session | None = None
+        self._last_progress: ServiceProgress | None = None
         self._timer = QTimer(self)
         self._timer.setInterval(self.POLL_MS)
         self._timer.timeout.connect(self.poll_progress)
         self._closing = False
         self._opening = False
         self._stop_timeout = 30.0
-        #: Why the last open failed (for people), or None.
-        self.open_error: str | None = None
+        #: What the last open raised, or None.
+        self.open_exc: BaseException | None = None
 
     @property
-    def service(self) -> Any:
+    def open_error(self) -> str | None:
+        """Why the last open failed, for people; None when it did not."""
+        return None if self.open_exc is None else describe(self.open_exc)
+
+    @property
+    def service(self) -> Service | None:
         return None if self.session is None else self.session.service
 
     @property
@@ -140,19 +158,19 @@ class EngineBridge(QObject):
         if self._opening or self.session is not None or self._closing:
             return
         self._opening = True
-        self.open_error = None
+        self.open_exc = None
         task = Task(run_in_thread(self._opener, "lookalike-open"), self)
         task.finished.connect(self._on_opened)
         task.errored.connect(self._on_open_failed)
 
     def _on_open_failed(self, exc: BaseException) -> None:
         self._opening = False
-        self.open_error = str(exc) or exc.__class__.__name__
+        self.open_exc = exc
         if self._closing:
             emit(self.stopped)
-        emit(self.openFailed, self.open_error)
+        emit(self.openFailed, describe(exc))
 
-    def _on_opened(self, session: Any) -> None:
+    def _on_opened(self, session: Session) -> None:
         self._opening = False
         self.session = session
         if self._closing:  # closed while it was opening: stop it now
@@ -169,15 +187,16 @@ class EngineBridge(QObject):
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Task:
         """``fn(lib, *args, **kwargs)`` on the engine core thread."""
-        return self.submit(self._require().call(fn, *args, **kwargs))
+        return self.submit(self.require().call(fn, *args, **kwargs))
 
     def search_text(self, text: str, **kw: Any) -> Task:
-        return self.submit(self._require().search_text(text, **kw))
+        return self.submit(self.require().search_text(text, **kw))
 
     def search_similar(self, paths: list[str], **kw: Any) -> Task:
-        return self.submit(self._require().search_similar(paths, **kw))
+        return self.submit(self.require().search_similar(paths, **kw))
 
-    def _require(self) -> Any:
+    def require(self) -> Service:
+        """The service; RuntimeError when the library is not open (yet, or any more)."""
         if self.session is None:
             raise RuntimeError("the library is not open yet")
         return self.session.service
@@ -195,7 +214,7 @@ class EngineBridge(QObject):
             emit(self.progressed, snap)
 
     @property
-    def last_progress(self) -> Any:
+    def last_progress(self) -> ServiceProgress | None:
         return self._last_progress
 
     # -- shutdown --------------------------------------------------------------------------------------
@@ -216,6 +235,7 @@ class EngineBridge(QObject):
 
     def _stop_service(self) -> None:
         session, timeout = self.session, self._stop_timeout
+        assert session is not None  # called only once the library is open
         task = Task(run_in_thread(lambda: session.close(timeout), "lookalike-stop"), self)
         task.finished.connect(lambda _r: emit(self.stopped))
         task.errored.connect(lambda _e: emit(self.stopped))

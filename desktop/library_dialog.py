@@ -156,7 +156,7 @@ class FoldersDialog(QDialog):
 
     def add_folder(self, folder: str) -> None:
         """Add ``folder`` to the library; it is scanned and indexed in the background."""
-        task = self.bridge.submit(self.bridge.service.add_folder(folder))
+        task = self.bridge.submit(self.bridge.require().add_folder(folder))
         task.finished.connect(self._on_added)
         task.errored.connect(lambda exc: self.message.setText(str(exc)))
 
@@ -175,7 +175,7 @@ class FoldersDialog(QDialog):
 
     def remove_folder(self, folder: str) -> None:
         """Forget ``folder``: its files leave the index (never the disk)."""
-        task = self.bridge.submit(self.bridge.service.remove_folder(folder))
+        task = self.bridge.submit(self.bridge.require().remove_folder(folder))
         task.finished.connect(lambda _n: self._on_removed(folder))
         task.errored.connect(lambda exc: self.message.setText(str(exc)))
 
@@ -229,7 +229,7 @@ class ErrorsDialog(QDialog):
 
     def retry(self) -> None:
         """Queue every failed file again (fixed files get indexed; the rest fail again with their reason)."""
-        task = self.bridge.submit(self.bridge.service.retry_failed())
+        task = self.bridge.submit(self.bridge.require().retry_failed())
         task.finished.connect(self._on_retried)
 
     def _on_retried(self, n: int) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QItemSelection, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
@@ -20,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import drops, file_actions
-from desktop.bridge import EngineBridge
+from desktop.bridge import EngineBridge, describe
 from desktop.icons import app_icon
 from desktop.preview import PreviewPane
 from desktop.qt_compat import emit
@@ -31,6 +32,10 @@ from desktop.search_controller import Answer, Query, SearchController
 from desktop.status import IndexStatus
 from desktop.thumbnails import ThumbnailLoader
 from desktop.window_extras import LibraryMenus, TrayKeeper
+from engine.errors import ModelMissingError  # light: the exceptions alone, no engine machinery
+
+if TYPE_CHECKING:
+    from engine.service.core import Service
 
 
 class MessagePage(QWidget):
@@ -144,13 +149,18 @@ class MainWindow(QMainWindow):
         self.bridge.openFailed.connect(self._on_open_failed)
         self.bridge.progressed.connect(self._on_progress)
         self.bridge.stopped.connect(self._on_stopped)
-        self.status.pauseRequested.connect(lambda: self.bridge.service and self.bridge.service.pause())
-        self.status.resumeRequested.connect(lambda: self.bridge.service and self.bridge.service.resume())
+        self.status.pauseRequested.connect(lambda: self._with_service(lambda s: s.pause()))
+        self.status.resumeRequested.connect(lambda: self._with_service(lambda s: s.resume()))
         self.status.errorsRequested.connect(self.menus.show_errors)
         focus = QAction(self)
         focus.setShortcuts([QKeySequence(QKeySequence.StandardKey.Find), QKeySequence("Ctrl+L")])
         focus.triggered.connect(self.focus_search)
         self.addAction(focus)
+
+    def _with_service(self, action: Callable[[Service], None]) -> None:
+        """``action(service)`` once the library is open; a click before that does nothing."""
+        if self.bridge.service is not None:
+            action(self.bridge.service)
 
     def focus_search(self) -> None:
         self.search_bar.field.setFocus()
@@ -288,10 +298,11 @@ class MainWindow(QMainWindow):
         self.view.scrollToTop()
         self.preview.show_result(None)
 
-    def _on_search_failed(self, query: Query, reason: str) -> None:
+    def _on_search_failed(self, query: Query, exc: BaseException) -> None:
         self.model.clear()
         self.stack.setCurrentWidget(self.message)
-        if "not installed" in reason:
+        reason = describe(exc)
+        if isinstance(exc, ModelMissingError):
             self.message.show_message(
                 f"<b>A model is missing.</b><br>{html.escape(reason)}",
                 "Get the models…",

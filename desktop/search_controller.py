@@ -8,13 +8,16 @@ says so and offers the closest ones anyway.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
 from desktop import relevance
 from desktop.bridge import EngineBridge, Task
 from desktop.qt_compat import emit
+
+if TYPE_CHECKING:
+    from desktop.session import Session
 
 LIMIT = 500
 
@@ -51,13 +54,15 @@ class SearchController(QObject):
     """Signals:
     started(object): a Query was sent to the engine.
     answered(object): the Answer to the latest query (never an older one).
-    failed(object, str): the latest Query failed; the reason for people.
+    failed(object, object): the latest Query failed, with the exception (as the engine raised it:
+        a :class:`engine.errors.ModelMissingError` when a model is not installed; ``describe(exc)``
+        is the reason for people).
     cleared(): the query is empty: nothing to show.
     """
 
     started = Signal(object)
     answered = Signal(object)
-    failed = Signal(object, str)
+    failed = Signal(object, object)
     cleared = Signal()
 
     def __init__(self, bridge: EngineBridge, parent: QObject | None = None) -> None:
@@ -81,8 +86,8 @@ class SearchController(QObject):
             emit(self.cleared)
             return
         if not self.bridge.is_open:
-            if self.bridge.open_error is not None:
-                emit(self.failed, query, self.bridge.open_error)
+            if self.bridge.open_exc is not None:
+                emit(self.failed, query, self.bridge.open_exc)
                 return
             self._waiting = query  # runs once the library is open
             emit(self.started, query)
@@ -98,7 +103,7 @@ class SearchController(QObject):
             else:
                 task = self.bridge.search_text(query.text, **kw)
         except Exception as exc:  # the service refused (stopping): same as a failed search
-            emit(self.failed, query, str(exc))
+            emit(self.failed, query, exc)
             return
         self._task = task
         task.finished.connect(lambda results, q=query: self._on_results(q, results))
@@ -110,16 +115,16 @@ class SearchController(QObject):
         if self.query is not None:
             self.search(self.query)
 
-    def _on_opened(self, session: Any) -> None:
+    def _on_opened(self, session: Session) -> None:
         self.floor_enabled = not session.test_models
         if self._waiting is not None:
             q, self._waiting = self._waiting, None
             self.search(q)
 
-    def _on_open_failed(self, reason: str) -> None:
+    def _on_open_failed(self, _reason: str) -> None:
         if self._waiting is not None:
             q, self._waiting = self._waiting, None
-            emit(self.failed, q, reason)
+            emit(self.failed, q, self.bridge.open_exc or RuntimeError(_reason))
 
     def _on_results(self, query: Query, results: list[Any]) -> None:
         if query is not self.query:
@@ -128,8 +133,8 @@ class SearchController(QObject):
         good, weak = relevance.split_by_floor(results, query.mode, enabled=self.floor_enabled)
         emit(self.answered, Answer(query, list(results), good, weak))
 
-    def _on_error(self, query: Query, exc: Any) -> None:
+    def _on_error(self, query: Query, exc: BaseException) -> None:
         if query is not self.query:
             return
         self._task = None
-        emit(self.failed, query, str(exc) or exc.__class__.__name__)
+        emit(self.failed, query, exc)

@@ -113,7 +113,7 @@ class LibraryMenus(QObject):
         session = self.w.session
         session.missing_models = [m for m in session.missing_models if m not in ids]
         # Files that waited for these models are still pending: a rescan queues them for indexing.
-        self.w.bridge.service.rescan()
+        self.w.bridge.require().rescan()
 
     def choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self.w, "Add a folder to the library", str(Path.home()))
@@ -121,20 +121,20 @@ class LibraryMenus(QObject):
             self.add_folder(folder)
 
     def add_folder(self, folder: str) -> None:
-        task = self.w.bridge.submit(self.w.bridge.service.add_folder(folder))
+        task = self.w.bridge.submit(self.w.bridge.require().add_folder(folder))
         task.finished.connect(lambda path: self.w.folder_added(str(path)))
         task.errored.connect(lambda exc: self.w.status.set_message(str(exc)))
 
     # -- indexing --------------------------------------------------------------------------------------
 
     def _rescan(self) -> None:
-        self.w.bridge.service.rescan()
+        self.w.bridge.require().rescan()
 
     def _toggle_pause(self) -> None:
         if self.w.status.paused:
-            self.w.bridge.service.resume()
+            self.w.bridge.require().resume()
         else:
-            self.w.bridge.service.pause()
+            self.w.bridge.require().pause()
 
     def _set_tray(self) -> None:
         value = self.tray_action.isChecked()

@@ -506,6 +506,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_watch.add_parser(sub)
 
+    from engine.cli import transcript as cli_transcript  # light, like watch
+
+    cli_transcript.add_parser(sub)
+
     from engine.cli import repair as cli_repair  # light, like watch
 
     cli_repair.add_parser(sub)

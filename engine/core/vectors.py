@@ -16,3 +16,5 @@ WHOLE_FILE_T = -1.0
 SEGMENT_S = 10.0
 #: About one video moment every this many seconds (plus scene changes).
 VIDEO_INTERVAL_S = 2.0
+#: Vector kind of transcript segments (MiniLM vectors of what was said, ``t`` = the segment's start).
+KIND_SPEECH = 5

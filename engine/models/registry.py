@@ -29,7 +29,7 @@ class ModelFile:
 @dataclass(frozen=True)
 class ModelSpec:
     id: str
-    #: "image-text", "audio" or "text".
+    #: "image-text", "audio", "text" or "speech".
     role: str
     title: str
     files: tuple[ModelFile, ...]
@@ -108,6 +108,22 @@ MODELS: dict[str, ModelSpec] = {
                     md5="541141fa2ee191a88f24a3219fff024e",
                 ),
             ),
+        ),
+        *(
+            ModelSpec(
+                id=f"whisper-{size}",
+                role="speech",
+                title=f"Whisper {size} (speech to text, 99 languages; CTranslate2 int8 via faster-whisper)",
+                files=(
+                    ModelFile("config.json", f"hf://Systran/faster-whisper-{size}/config.json"),
+                    ModelFile("model.bin", f"hf://Systran/faster-whisper-{size}/model.bin"),
+                    ModelFile("tokenizer.json", f"hf://Systran/faster-whisper-{size}/tokenizer.json"),
+                    ModelFile("vocabulary.txt", f"hf://Systran/faster-whisper-{size}/vocabulary.txt"),
+                ),
+                # CTranslate2's own converter writes vocabulary.json instead (either is read).
+                optional=("vocabulary.txt",),
+            )
+            for size in ("tiny", "base", "small")
         ),
     )
 }

@@ -235,6 +235,10 @@ def write_tiny_models(dest: Path, model_ids: list[str] | None = None) -> list[Pa
             from engine.models.tiny_audio import write_tiny_minilm
 
             write_tiny_minilm(folder)
+        elif model_id.startswith("whisper-"):
+            from engine.models.tiny_whisper import write_tiny_whisper
+
+            write_tiny_whisper(folder, model_id)
         else:  # pragma: no cover - a new registry entry without a tiny writer
             raise ValueError(f"No tiny writer for {model_id}")
         written.append(folder)

@@ -25,6 +25,7 @@ from engine.indexing.analyzers.base import (
 BUILTIN_MODULES: tuple[str, ...] = (
     "engine.indexing.analyzers.embeddings",
     "engine.indexing.analyzers.metadata",
+    "engine.indexing.analyzers.speech",
 )
 
 for _module in BUILTIN_MODULES:

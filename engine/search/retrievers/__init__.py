@@ -10,8 +10,15 @@ from __future__ import annotations
 from engine.search.retrievers.base import Candidate, Reason, Retriever
 from engine.search.retrievers.names import NamesRetriever
 from engine.search.retrievers.sounds import SoundRetriever
+from engine.search.retrievers.speech import SaidMeaningRetriever, SaidRetriever
 from engine.search.retrievers.visual import VisualRetriever
 
-RETRIEVERS: list[Retriever] = [NamesRetriever(), VisualRetriever(), SoundRetriever()]
+RETRIEVERS: list[Retriever] = [
+    NamesRetriever(),
+    VisualRetriever(),
+    SoundRetriever(),
+    SaidRetriever(),
+    SaidMeaningRetriever(),
+]
 
 __all__ = ["RETRIEVERS", "Candidate", "Reason", "Retriever"]

@@ -251,12 +251,32 @@ def _kinds(args: argparse.Namespace) -> list[str] | None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from engine.search.api import search_text
+    # The search box with its date and place understanding (engine.search.understand, issue 14).
+    from engine.search.understand import search as search_box
 
+    if not args.text.strip() and not (args.after or args.before or args.place):
+        raise LookalikeError("Nothing to search for: give words, or --after/--before/--place")
     with _open_library(args) as lib:
-        results = search_text(
-            lib, args.text, limit=args.limit, kinds=_kinds(args), folder=args.folder, only=args.only
+        results, understood = search_box(
+            lib,
+            args.text,
+            limit=args.limit,
+            kinds=_kinds(args),
+            folder=args.folder,
+            only=args.only,
+            after=args.after,
+            before=args.before,
+            place=args.place,
+            sort=args.sort,
         )
+        if args.explain and args.json:
+            print(json.dumps({"understood": understood.to_json(), "results": [r.to_json() for r in results]}))
+            return 0
+        if args.explain:
+            print(f"understood: {_t(understood.describe())}", file=sys.stderr)
+        if understood.nothing and not results and not args.json:
+            print(_t(understood.nothing) + ".")
+            return 0
         _print_search(results, args.text, args.json)
     return 0
 
@@ -479,7 +499,20 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("search", help="find photos, video moments and sounds matching words")
-    p.add_argument("text", help='words; "quoted words" mean exact text, -word leaves out files with it')
+    p.add_argument(
+        "text",
+        nargs="?",
+        default="",
+        help='words; "quoted words" mean exact text, -word leaves out files with it; dates and places '
+        "the library has (July 2023, en Oporto) filter",
+    )
+    p.add_argument("--after", help="only files made on or after this date (2020, 2020-07, 2020-07-14)")
+    p.add_argument("--before", help="only files made before this date (2021, 2021-07, 2021-07-14)")
+    p.add_argument("--place", help="only files made in this city, region or country (Porto, Portugal)")
+    p.add_argument(
+        "--sort", choices=["relevance", "date"], default="relevance", help="order (default relevance)"
+    )
+    p.add_argument("--explain", action="store_true", help="print how the query was understood")
     p.add_argument(
         "--only",
         action="append",

@@ -176,3 +176,20 @@ def test_the_query_runs_again_only_when_indexing_added_files(
     qtbot.waitUntil(lambda: window.status.busy, timeout=10_000)
     svc.set_progress(state="idle", done=5, indexed_total=5)
     qtbot.waitUntil(lambda: searches() == 2, timeout=10_000)
+
+
+def test_a_missing_model_is_told_by_its_exception_not_its_words(qtbot: Any, window: Any) -> None:
+    """The search's exception reaches the window as raised: ModelMissingError offers the models dialog;
+    any other failure says it failed, whatever its text (the window used to match "not installed")."""
+    from engine.errors import ModelMissingError
+
+    svc = window.bridge.service
+    svc.fail_with = ModelMissingError("Model m (M) is not installed. Run `lookalike models download m`")
+    window.search_text("a dog")
+    qtbot.waitUntil(lambda: "A model is missing" in window.message.label.text(), timeout=10_000)
+    assert window.message.button.text() == "Get the models…" and window.message.button.isVisibleTo(window)
+    svc.fail_with = RuntimeError("the plug-in is not installed")
+    window.search_text("a cat")
+    qtbot.waitUntil(lambda: "The search failed" in window.message.label.text(), timeout=10_000)
+    assert "the plug-in is not installed" in window.message.label.text()
+    assert not window.message.button.isVisibleTo(window)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,18 @@ if TYPE_CHECKING:
 
 #: Refuse images above this many pixels before decoding them (a 16-bit 200 MP PNG would need GBs).
 MAX_PIXELS = 250_000_000
+#: Above this many pixels an image is big: decoded in strips where the format allows (PNG), else decoded
+#: whole one at a time across the decode threads (:data:`_big_decode`) and reduced at once.
+BIG_PIXELS = 24_000_000
+#: The most pixels decoded whole (about 4 bytes each in memory: 400 MB); bigger images that cannot be
+#: decoded reduced (JPEG draft, PNG strips) are refused with a reason instead of exhausting memory.
+FULL_DECODE_PIXELS = 100_000_000
+
+#: One whole-image decode of a big image at a time: four 100 MP TIFFs on four decode threads would
+#: need 1.6 GB at once; serialised, 400 MB.
+_big_decode = threading.Semaphore(1)
+
+_ORIENTATION_TRANSPOSE = {2: 0, 3: 3, 4: 1, 5: 5, 6: 4, 7: 6, 8: 2}  # EXIF orientation -> Image.Transpose
 
 _heif_lock = threading.Lock()
 _heif_ready = False
@@ -40,11 +53,13 @@ def _register_heif() -> None:
 def load_photo(path: str | os.PathLike[str], min_side: int = 256) -> Image:
     """Decode a photo to RGB, upright, with its short side reduced to about ``min_side`` (never upscaled).
 
+    Big images never sit in memory at full size more than once: JPEGs decode at a reduced DCT scale,
+    PNGs in strips, other formats whole (one at a time) and are reduced before any copy is made.
     Raises DecodeError with a one-line reason for an unreadable, empty, truncated, unsupported or
     oversized file.
     """
     from PIL import Image as PILImage
-    from PIL import ImageOps, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     _register_heif()
     p = Path(path)
@@ -52,25 +67,7 @@ def load_photo(path: str | os.PathLike[str], min_side: int = 256) -> Image:
         if p.stat().st_size == 0:
             raise DecodeError("empty file (0 bytes)")
         with PILImage.open(p) as im:
-            w, h = im.size
-            if w * h > MAX_PIXELS:
-                raise DecodeError(f"image too large to decode safely ({w}x{h}, {w * h / 1e6:.0f} MP)")
-            if im.format == "JPEG":
-                # draft() picks the largest DCT scaling that keeps the image at least this big.
-                scale = max(min_side / min(w, h), 1 / 8)
-                im.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
-            im.load()
-            img = ImageOps.exif_transpose(im) or im
-            if img.mode != "RGB":
-                img = _to_rgb(img)
-            short = min(img.size)
-            if short > min_side * 1.25:
-                f = min_side / short
-                size = (max(1, round(img.size[0] * f)), max(1, round(img.size[1] * f)))
-                img = img.resize(size, PILImage.Resampling.BILINEAR, reducing_gap=2.0)
-            elif img is im:
-                img = img.copy()
-            return img
+            return _decode(im, p, min_side)
     except DecodeError:
         raise
     except PermissionError as exc:
@@ -90,6 +87,83 @@ def load_photo(path: str | os.PathLike[str], min_side: int = 256) -> Image:
         raise DecodeError(f"cannot decode image: {msg}") from exc
     except (ValueError, SyntaxError, EOFError, MemoryError) as exc:
         raise DecodeError(f"corrupt image: {exc or exc.__class__.__name__}") from exc
+
+
+def _decode(im: Image, path: Path, min_side: int) -> Image:
+    """The body of :func:`load_photo` for an opened image (its exceptions are mapped by the caller)."""
+    from engine.media import big_images
+
+    w, h = im.size
+    if w * h > MAX_PIXELS:
+        raise DecodeError(f"image too large to decode safely ({w}x{h}, {w * h / 1e6:.0f} MP)")
+    factor = big_images.reduce_factor(w, h, min_side)
+    img: Image | None = None
+    if im.format == "JPEG":
+        # draft() picks the largest DCT scaling that keeps the image at least this big.
+        scale = max(min_side / min(w, h), 1 / 8)
+        im.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
+    elif w * h > BIG_PIXELS:
+        orientation = _orientation_from_info(im)
+        img = big_images.png_in_strips(im, path, factor, _to_rgb)
+        if img is not None:
+            return _finish(img, min_side, orientation)
+        if w * h > FULL_DECODE_PIXELS:
+            raise DecodeError(
+                f"image too large to decode within the memory budget ({w}x{h}, {w * h / 1e6:.0f} MP "
+                f"{im.format or 'image'}; at most {FULL_DECODE_PIXELS / 1e6:.0f} MP unless JPEG or 8-bit PNG)"
+            )
+        with _big_decode:
+            im.load()
+            orientation = _orientation(im)
+            img = big_images.reduce_loaded(im, big_images.reduce_factor(*im.size, min_side), _to_rgb)
+        return _finish(img, min_side, orientation)
+    im.load()
+    orientation = _orientation(im)
+    img = im
+    if min(img.size) > 4 * min_side and img.mode in ("RGB", "L", "RGBA", "LA", "RGBX", "CMYK"):
+        # Reduce (a box filter, cheap) before converting: the conversion then works on a small image.
+        img = img.reduce(big_images.reduce_factor(*img.size, min_side))
+    if img.mode != "RGB":
+        img = _to_rgb(img)
+    return _finish(img, min_side, orientation, copy=img is im)
+
+
+def _orientation(im: Image) -> int:
+    try:
+        return int(im.getexif().get(0x0112, 1))
+    except (ValueError, TypeError, SyntaxError, OSError):  # a damaged EXIF block: leave it as it is
+        return 1
+
+
+def _orientation_from_info(im: Image) -> int:
+    """The EXIF orientation without decoding the pixels (getexif() on a PNG may load the whole image)."""
+    raw = im.info.get("exif")
+    if not raw:
+        return 1
+    from PIL import Image as PILImage
+
+    exif = PILImage.Exif()
+    try:
+        exif.load(raw)
+        return int(exif.get(0x0112, 1))
+    except (ValueError, TypeError, SyntaxError, OSError, struct.error):
+        return 1
+
+
+def _finish(img: Image, min_side: int, orientation: int, copy: bool = False) -> Image:
+    """Upright and resized to ``min_side`` (``copy``: ``img`` belongs to an open file, return a copy)."""
+    from PIL import Image as PILImage
+
+    method = _ORIENTATION_TRANSPOSE.get(orientation)
+    if method is not None:
+        img = img.transpose(PILImage.Transpose(method))
+        copy = False
+    short = min(img.size)
+    if short > min_side * 1.25:
+        f = min_side / short
+        size = (max(1, round(img.size[0] * f)), max(1, round(img.size[1] * f)))
+        return img.resize(size, PILImage.Resampling.BILINEAR, reducing_gap=2.0)
+    return img.copy() if copy else img
 
 
 def _to_rgb(img: Image) -> Image:

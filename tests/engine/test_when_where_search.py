@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import main
-from tests.metagen import LISBON, PORTO, ROME, VIENNA, save_exif_photo, save_tagged_video
 from tests.media import save_photo
+from tests.metagen import LISBON, PORTO, ROME, VIENNA, save_exif_photo, save_tagged_video
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

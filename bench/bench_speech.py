@@ -49,7 +49,8 @@ def speech_audio(minutes: float, tmp: Path) -> np.ndarray:
         wav = tmp / f"s{i}.wav"
         subprocess.run([espeak, "-w", str(wav), text], check=True, capture_output=True)
         w, sr = sf.read(wav, dtype="float32")
-        parts += [soxr.resample(w, sr, SAMPLE_RATE).astype(np.float32), np.zeros(SAMPLE_RATE // 2, np.float32)]
+        pause = np.zeros(SAMPLE_RATE // 2, np.float32)
+        parts += [soxr.resample(w, sr, SAMPLE_RATE).astype(np.float32), pause]
     one = np.concatenate(parts)
     n = int(minutes * 60 * SAMPLE_RATE)
     return np.tile(one, n // len(one) + 1)[:n]
@@ -149,11 +150,12 @@ def main() -> int:
         audio = speech_audio(args.minutes, tmp)
         seconds = len(audio) / SAMPLE_RATE
         max_tokens = int(args.tokens_per_s * 30)
-        print(f"speech audio: {seconds / 60:.1f} min of espeak-ng sentences; {max_tokens} tokens per 30 s window")
+        print(f"speech audio: {seconds / 60:.1f} min of espeak-ng sentences; {max_tokens} tokens/30 s window")
         print(f"VAD alone (Silero v6, ONNX):          {rate(seconds, bench_vad(audio))}")
         if ESC50.is_dir():
             flagged, n = skipped_share()
-            print(f"VAD on ESC-50 (no speech): {n - flagged}/{n} clips skipped ({100 * (n - flagged) / n:.0f} %)")
+            share = 100 * (n - flagged) / n
+            print(f"VAD on ESC-50 (no speech): {n - flagged}/{n} clips skipped ({share:.0f} %)")
         from engine.models.tiny_whisper import write_tiny_whisper
 
         for size in args.sizes.split(","):
@@ -162,7 +164,8 @@ def main() -> int:
             print(f"whisper-{size:<5} CTranslate2 int8:       {rate(seconds, ct2)}")
             if not args.no_transformers:
                 hf = bench_transformers(size, audio, args.threads, max_tokens)
-                print(f"whisper-{size:<5} transformers fp32:      {rate(seconds, hf)}  ({hf / ct2:.1f}x slower)")
+                slower = f"({hf / ct2:.1f}x slower)"
+                print(f"whisper-{size:<5} transformers fp32:      {rate(seconds, hf)}  {slower}")
             shutil.rmtree(folder)
     return 0
 

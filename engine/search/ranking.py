@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from engine.errors import ModelMissingError
+from engine.errors import LookalikeError, ModelMissingError
 from engine.search import query as query_mod
 from engine.search.query import ParsedQuery, parse_query
 from engine.search.results import Reason, Result, match_from_cosine
@@ -48,8 +48,6 @@ CLOSEST_IF_NONE = 12
 CLOSEST_AFTER_GOOD = 5
 #: Every retriever is asked for at least this many (deeper lists give the fusion more to agree on).
 MIN_DEPTH = 30
-#: ``--only`` names.
-ONLY_GROUPS = ("text", "visual", "names", "sounds")
 
 
 @dataclass
@@ -149,6 +147,13 @@ def search(
     if wanted:
         kinds = [k for k in wanted if not kinds or k in kinds] or list(kinds or [])
     folder = folder or q.filters.get("folder")
+    if only:
+        known = {r.group for r in retrievers} | {r.name for r in retrievers}
+        unknown = sorted(set(only) - known)
+        if unknown:
+            raise LookalikeError(
+                f"No finder called {', '.join(unknown)}; there are: {', '.join(sorted(known))}"
+            )
     depth = max(limit, MIN_DEPTH)
     lists: list[tuple[Retriever, list[Candidate]]] = []
     missing: ModelMissingError | None = None

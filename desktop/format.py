@@ -5,14 +5,6 @@ from __future__ import annotations
 import time
 
 
-def format_duration(seconds: float) -> str:
-    """83.4 → "1:23", 3723 → "1:02:03"."""
-    s = max(0, int(seconds))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
-
-
 def format_size(n: int) -> str:
     """1536 → "1.5 KB" (decimal units, as file managers show them)."""
     value = float(n)

@@ -10,11 +10,12 @@ from PySide6.QtGui import QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QFormLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from desktop import media_player, relevance
-from desktop.format import format_date, format_duration, format_size
+from desktop.format import format_date, format_size
 from desktop.glyphs import draw_photo, draw_play, draw_wave
 from desktop.qt_compat import emit
 from desktop.result_model import thumb_request
 from desktop.thumbnails import ThumbnailLoader, ThumbRequest
+from engine.core.durations import format_duration
 
 PREVIEW_SIDE = 1280
 

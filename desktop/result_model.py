@@ -15,9 +15,9 @@ from typing import Any, NamedTuple
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 
 from desktop import relevance
-from desktop.format import format_duration
 from desktop.qt_compat import emit, no_data
 from desktop.thumbnails import ThumbnailLoader, ThumbRequest, photo_key
+from engine.core.durations import format_duration
 from engine.media.thumbnails import moment_key
 
 Index = QModelIndex | QPersistentModelIndex

@@ -16,18 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from engine import __version__
+from engine.core.durations import format_duration
 from engine.core.text import for_terminal as _t
 from engine.errors import LookalikeError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
-
-
-def _fmt_time(t: float) -> str:
-    t = max(0.0, t)
-    h, rem = divmod(int(t), 3600)
-    m, s = divmod(rem, 60)
-    return f"{h:02d}:{m:02d}:{s:02d}"
 
 
 def parse_time(text: str) -> float:
@@ -49,7 +43,7 @@ def _print_results(results: Sequence[Any], as_json: bool) -> None:
         print("No matches.")
         return
     for r in results:
-        where = f" @ {_fmt_time(r.t)}" if r.t is not None else ""
+        where = f" @ {format_duration(r.t, padded=True)}" if r.t is not None else ""
         print(f"{r.score:6.3f}  {r.kind:<5}  {_t(r.path)}{where}")
 
 
@@ -72,7 +66,7 @@ def _print_search(results: Sequence[Any], text: str, as_json: bool) -> None:
                 print(f"No good matches for {_t(text)!r}.", file=sys.stderr)
             print(f"closest ({len(closest)}):", file=sys.stderr)
             sys.stderr.flush()
-        where = f" @ {_fmt_time(r.t)}" if r.t is not None else ""
+        where = f" @ {format_duration(r.t, padded=True)}" if r.t is not None else ""
         reason = _t(r.reason)
         reason = reason if len(reason) <= 28 else reason[:27] + "…"
         print(f"{round(100 * r.match):3d}%  {r.kind:<5}  {reason:<28}  {_t(r.path)}{where}")

@@ -97,7 +97,7 @@ def transcribe_file(lib: Any, path: Path) -> list[Any]:
 
 
 def cmd_transcript(args: argparse.Namespace) -> int:
-    from engine.cli.main import _fmt_time
+    from engine.core.durations import format_duration
     from engine.library import Library
 
     path = Path(args.file).expanduser()
@@ -120,5 +120,6 @@ def cmd_transcript(args: argparse.Namespace) -> int:
         print(f"No speech found in {_t(path.name)}.")
         return 0
     for s in segments:
-        print(f"[{_fmt_time(s.start)} → {_fmt_time(s.end)}] {_t(s.text)}")
+        start, end = format_duration(s.start, padded=True), format_duration(s.end, padded=True)
+        print(f"[{start} → {end}] {_t(s.text)}")
     return 0

@@ -19,18 +19,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.core.durations import format_duration
 from engine.core.text import for_terminal
 from engine.errors import LookalikeError
 
 if TYPE_CHECKING:
     from engine.service.core import ServiceProgress
-
-
-def _fmt_duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 def format_progress(p: ServiceProgress, width: int = 0) -> str:
@@ -50,7 +44,7 @@ def format_progress(p: ServiceProgress, width: int = 0) -> str:
     if p.state == "indexing" and p.rate > 0:
         parts.append(f"{p.rate:.1f} files/s")
         if p.eta is not None:
-            parts.append(f"ETA {_fmt_duration(p.eta)}")
+            parts.append(f"ETA {format_duration(p.eta)}")
     if p.state == "idle" and not p.queued:
         parts.append(f"{p.indexed_total:,} indexed")
     if p.waiting:

@@ -50,8 +50,12 @@ def _register_heif() -> None:
             _heif_ready = True
 
 
-def load_photo(path: str | os.PathLike[str], min_side: int = 256) -> Image:
-    """Decode a photo to RGB, upright, with its short side reduced to about ``min_side`` (never upscaled).
+def load_photo(path: str | os.PathLike[str], min_side: int = 256, *, max_side: int | None = None) -> Image:
+    """Decode a photo to RGB, upright, with its short side reduced to about ``min_side`` (never upscaled);
+    with ``max_side``, its long side to about that instead (a thumbnail; up to 1.25x either way).
+
+    The one place photos are opened: indexing, thumbnails and the analyzers share its decoding and its
+    reasons for a file that cannot be read.
 
     Big images never sit in memory at full size more than once: JPEGs decode at a reduced DCT scale,
     PNGs in strips, other formats whole (one at a time) and are reduced before any copy is made.
@@ -67,6 +71,9 @@ def load_photo(path: str | os.PathLike[str], min_side: int = 256) -> Image:
         if p.stat().st_size == 0:
             raise DecodeError("empty file (0 bytes)")
         with PILImage.open(p) as im:
+            if max_side is not None:
+                w, h = im.size
+                min_side = max(1, -(-max_side * min(w, h) // max(w, h, 1)))  # ceil: never under max_side
             return _decode(im, p, min_side)
     except DecodeError:
         raise
@@ -104,7 +111,7 @@ def _decode(im: Image, path: Path, min_side: int) -> Image:
         im.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
     elif w * h > BIG_PIXELS:
         orientation = _orientation_from_info(im)
-        img = big_images.png_in_strips(im, path, factor, _to_rgb)
+        img = big_images.png_in_strips(im, path, factor, to_rgb)
         if img is not None:
             return _finish(img, min_side, orientation)
         if w * h > FULL_DECODE_PIXELS:
@@ -115,7 +122,7 @@ def _decode(im: Image, path: Path, min_side: int) -> Image:
         with _big_decode:
             im.load()
             orientation = _orientation(im)
-            img = big_images.reduce_loaded(im, big_images.reduce_factor(*im.size, min_side), _to_rgb)
+            img = big_images.reduce_loaded(im, big_images.reduce_factor(*im.size, min_side), to_rgb)
         return _finish(img, min_side, orientation)
     im.load()
     orientation = _orientation(im)
@@ -124,7 +131,7 @@ def _decode(im: Image, path: Path, min_side: int) -> Image:
         # Reduce (a box filter, cheap) before converting: the conversion then works on a small image.
         img = img.reduce(big_images.reduce_factor(*img.size, min_side))
     if img.mode != "RGB":
-        img = _to_rgb(img)
+        img = to_rgb(img)
     return _finish(img, min_side, orientation, copy=img is im)
 
 
@@ -166,9 +173,12 @@ def _finish(img: Image, min_side: int, orientation: int, copy: bool = False) -> 
     return img.copy() if copy else img
 
 
-def _to_rgb(img: Image) -> Image:
+def to_rgb(img: Image) -> Image:
+    """``img`` as RGB: transparency composited on white, 16-bit scaled to 8; an RGB image as it is."""
     from PIL import Image as PILImage
 
+    if img.mode == "RGB":
+        return img
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         # Composite transparency onto white rather than the black Pillow would give.
         rgba = img.convert("RGBA")

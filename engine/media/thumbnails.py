@@ -9,7 +9,7 @@ so no key can point outside the cache, and no folder grows to a million entries.
 Video moments get their thumbnail in the same pass that samples them (the indexer passes
 ``Moment.image``, already about 256 px, to ``save_thumbnail``: a resize and a JPEG encode, about a
 millisecond), so the app never decodes a video to show a result. Photos go through
-``make_photo_thumbnail``, which decodes JPEGs at reduced size (``Image.draft``).
+``make_photo_thumbnail``, which decodes them as indexing does (:func:`engine.media.images.load_photo`).
 
 Writes are atomic (a temporary file in the same folder, then ``os.replace``): a reader sees the old
 thumbnail or the new one, never half a file. They are not fsynced: a cache entry lost or torn by a
@@ -25,20 +25,14 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.errors import DecodeError
-
 if TYPE_CHECKING:
     from PIL.Image import Image
 
 #: Long side of a thumbnail in pixels; about what a result grid shows at 2x scaling.
 LONG_SIDE = 320
 QUALITY = 80
-#: Refuse photos above this many pixels before decoding them (same guard as photo decoding).
-MAX_PIXELS = 250_000_000
 
 _SAFE_KEY = re.compile(r"[0-9A-Za-z_-]{1,128}")
-_heif_lock = threading.Lock()
-_heif_ready = False
 
 
 def moment_key(file_id: int | str, t: float = 0.0) -> str:
@@ -75,14 +69,9 @@ def save_thumbnail(
     Returns its path. Raises ValueError for an empty key and OSError when the cache cannot be
     written (disk full, permissions).
     """
-    from PIL import Image as PILImage
+    from engine.media.images import to_rgb
 
-    img = _rgb(image)
-    if max(img.size) > long_side:
-        f = long_side / max(img.size)
-        size = (max(1, round(img.size[0] * f)), max(1, round(img.size[1] * f)))
-        img = img.resize(size, PILImage.Resampling.BILINEAR, reducing_gap=2.0)
-    return _write_jpeg(thumbnail_path(cache_dir, key), img, quality)
+    return _write_jpeg(thumbnail_path(cache_dir, key), _fit(to_rgb(image), long_side), quality)
 
 
 def make_photo_thumbnail(
@@ -97,68 +86,30 @@ def make_photo_thumbnail(
     """The thumbnail for ``key`` of the photo at ``src_path``: made now, small and upright, unless
     the cache already holds it (``refresh=True`` makes it again).
 
-    JPEGs are decoded at 1/2, 1/4 or 1/8 scale by libjpeg (``Image.draft``), about 5x cheaper than a
-    full decode of a 12 MP photo; EXIF orientation is applied; the first frame of an animation is
-    used; transparency is composited on white. Raises DecodeError for a missing, unreadable, corrupt,
-    truncated or oversized photo; ValueError for an empty key; OSError when the cache cannot be
-    written.
+    Decoded by :func:`engine.media.images.load_photo`, as for indexing: JPEGs at 1/2, 1/4 or 1/8 scale
+    by libjpeg (about 5x cheaper than a full decode of a 12 MP photo), big PNGs in strips, EXIF
+    orientation applied, the first frame of an animation, transparency composited on white. Raises
+    DecodeError (with load_photo's reasons) for a missing, unreadable, corrupt, truncated or oversized
+    photo; ValueError for an empty key; OSError when the cache cannot be written.
     """
-    from PIL import Image as PILImage
-    from PIL import ImageOps, UnidentifiedImageError
+    from engine.media.images import load_photo
 
     dest = thumbnail_path(cache_dir, key)
     if not refresh and dest.is_file():
         return dest
-    _register_heif()
-    src = Path(src_path)
-    try:
-        with PILImage.open(src) as im:
-            w, h = im.size
-            if w * h > MAX_PIXELS:
-                raise DecodeError(f"image too large to decode safely ({w}x{h})")
-            if im.format == "JPEG":
-                # draft() keeps the result at least this big; EXIF rotation only swaps the sides.
-                f = max(long_side / max(w, h), 1 / 8)
-                im.draft("RGB", (max(1, int(w * f)), max(1, int(h * f))))
-            im.load()
-            img = ImageOps.exif_transpose(im)
-            if img is None or img is im:
-                img = im.copy()  # the file's image object is closed when the with block ends
-            img = _rgb(img)
-            if max(img.size) > long_side:
-                img.thumbnail((long_side, long_side), PILImage.Resampling.BILINEAR, reducing_gap=2.0)
-    except DecodeError:
-        raise
-    except FileNotFoundError as exc:
-        raise DecodeError("file not found (moved or deleted)") from exc
-    except PermissionError as exc:
-        raise DecodeError("permission denied: cannot read the file") from exc
-    except UnidentifiedImageError as exc:
-        raise DecodeError("not a readable image (unknown or corrupt format)") from exc
-    except PILImage.DecompressionBombError as exc:
-        raise DecodeError(f"image too large to decode safely: {exc}") from exc
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        msg = str(exc) or exc.__class__.__name__
-        if "truncated" in msg.lower():
-            raise DecodeError("truncated image (the file ends early)") from exc
-        raise DecodeError(f"cannot decode image: {msg}") from exc
-    return _write_jpeg(dest, img, quality)
+    img = load_photo(src_path, max_side=long_side)
+    return _write_jpeg(dest, _fit(img, long_side), quality)
 
 
-def _rgb(img: Image) -> Image:
+def _fit(img: Image, long_side: int) -> Image:
+    """``img`` scaled down so that its long side is at most ``long_side`` (never enlarged)."""
     from PIL import Image as PILImage
 
-    if img.mode == "RGB":
+    if max(img.size) <= long_side:
         return img
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        # Composite on white: transparent areas would otherwise turn black in a JPEG.
-        rgba = img.convert("RGBA")
-        bg = PILImage.new("RGB", rgba.size, (255, 255, 255))
-        bg.paste(rgba, mask=rgba.getchannel("A"))
-        return bg
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        return img.point(lambda v: v / 256).convert("RGB")
-    return img.convert("RGB")
+    f = long_side / max(img.size)
+    size = (max(1, round(img.size[0] * f)), max(1, round(img.size[1] * f)))
+    return img.resize(size, PILImage.Resampling.BILINEAR, reducing_gap=2.0)
 
 
 def _write_jpeg(path: Path, img: Image, quality: int) -> Path:
@@ -172,16 +123,3 @@ def _write_jpeg(path: Path, img: Image, quality: int) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
-
-
-def _register_heif() -> None:
-    global _heif_ready
-    with _heif_lock:
-        if not _heif_ready:
-            try:
-                import pillow_heif
-
-                pillow_heif.register_heif_opener()
-            except ImportError:  # HEIC photos then fail with a clear "not a readable image"
-                pass
-            _heif_ready = True

@@ -50,10 +50,10 @@ def test_png_strips_give_exactly_the_whole_image_reduced(
     _picture(mode).save(path, **save)
     monkeypatch.setattr(big_images, "STRIP_BYTES", 701 * 4 * 37)  # 36-row strips: 15 seams
     with Image.open(path) as im:
-        got = big_images.png_in_strips(im, path, 3, images._to_rgb)
+        got = big_images.png_in_strips(im, path, 3, images.to_rgb)
     with Image.open(path) as im:
         im.load()
-        want = images._to_rgb(im).reduce(3)
+        want = images.to_rgb(im).reduce(3)
     assert got is not None and got.size == want.size == (234, 175)
     assert np.array_equal(np.asarray(got), np.asarray(want))
 
@@ -62,7 +62,7 @@ def test_pngs_the_strips_cannot_read_are_left_to_the_whole_decode(tmp_path: Path
     deep = tmp_path / "deep.png"  # 16-bit: its rows cannot be re-packed from the 8-bit strip
     Image.new("I;16", (50, 40), 30000).save(deep)
     with Image.open(deep) as im:
-        assert big_images.png_in_strips(im, deep, 2, images._to_rgb) is None
+        assert big_images.png_in_strips(im, deep, 2, images.to_rgb) is None
 
 
 def _flat_png(path: Path, w: int, h: int, rgb: tuple[int, int, int], *, rows: int | None = None) -> None:
@@ -120,7 +120,7 @@ def test_big_images_of_other_formats_are_decoded_whole_then_reduced(
     monkeypatch.setattr(images, "BIG_PIXELS", 100_000)
     with Image.open(path) as im:
         im.load()
-        want = images._to_rgb(im).resize((360, 256), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        want = images.to_rgb(im).resize((360, 256), Image.Resampling.BILINEAR, reducing_gap=2.0)
     got = load_photo(path)
     assert got.size == (360, 256) and got.mode == "RGB"
     diff = np.abs(np.asarray(got, np.int16) - np.asarray(want, np.int16))

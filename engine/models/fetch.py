@@ -149,10 +149,57 @@ def download(
         raise
 
 
+def _hf_repos(model_id: str) -> list[str]:
+    """The Hub repositories a model's files come from ("owner/name")."""
+    repos: list[str] = []
+    for f in registry.spec(model_id).files:
+        if f.source.startswith("hf://"):
+            repo, _ = _hf_parts(f.source)
+            if repo not in repos:
+                repos.append(repo)
+    return repos
+
+
+def _hf_snapshots(cache_repo: Path) -> list[Path]:
+    """Snapshot folders of one Hugging Face cache entry (``models--owner--name``), the one ``refs/main``
+    names first, then the newest."""
+    snaps = cache_repo / "snapshots"
+    if not snaps.is_dir():
+        return []
+    found = sorted((d for d in snaps.iterdir() if d.is_dir()), key=lambda d: d.stat().st_mtime, reverse=True)
+    try:
+        main = (cache_repo / "refs" / "main").read_text(encoding="utf-8").strip()
+    except OSError:
+        main = ""
+    return sorted(found, key=lambda d: d.name != main)
+
+
+def _candidates(src: Path, model_id: str) -> list[Path]:
+    """Where a model's files may be under ``src``: ``src/<model_id>/`` or ``src`` itself (our own
+    layout, and PANNs ``.pth`` files as Zenodo serves them); a folder named like its Hub repository in
+    any case (``all-MiniLM-L6-v2``, a ``git clone`` or a snapshot download); a Hugging Face cache
+    (``models--owner--name/snapshots/<rev>/``, under ``src``, ``src/hub`` or ``src`` itself)."""
+    out = [src / model_id, src]
+    try:
+        children = {c.name.lower(): c for c in src.iterdir() if c.is_dir()}
+    except OSError:
+        children = {}
+    for repo in _hf_repos(model_id):
+        owner, name = repo.split("/")
+        if name.lower() in children:
+            out.append(children[name.lower()])
+        entry = f"models--{owner}--{name}"
+        for base in (src, src / "hub"):
+            out += _hf_snapshots(base / entry)
+        if src.name == entry:
+            out += _hf_snapshots(src)
+    return out
+
+
 def _find_model_folder(src: Path, model_id: str) -> Path | None:
     spec = registry.spec(model_id)
     required = [f.name for f in spec.files if f.name not in spec.optional]
-    for cand in (src / model_id, src):
+    for cand in _candidates(src, model_id):
         manifest = registry.read_manifest(cand)
         if manifest is not None and manifest.get("id") not in (None, model_id):
             continue
@@ -200,7 +247,10 @@ def install_from(models_dir: Path, src: Path, model_ids: list[str] | None = None
         installed.append(model_id)
     if not installed:
         names = ", ".join(registry.MODELS)
-        raise LookalikeError(f"No model found in {src} (looked for folders named {names} with their files)")
+        raise LookalikeError(
+            f"No model found in {src} (looked for folders named {names}, folders named like their "
+            "Hugging Face repositories, and a Hugging Face cache of them, with their files)"
+        )
     return installed
 
 

@@ -74,12 +74,12 @@ def print_results(results: list[dict], as_json: bool) -> None:
     if not results:
         print("No matches.")
         return
-    from engine.cli.main import _fmt_time
+    from engine.core.durations import format_duration
     from engine.core.text import for_terminal
 
     for r in results:
         t = r.get("t")
-        where = f" @ {_fmt_time(t)}" if isinstance(t, (int, float)) else ""
+        where = f" @ {format_duration(t, padded=True)}" if isinstance(t, (int, float)) else ""
         score, kind = float(r.get("score", 0.0)), str(r.get("kind", ""))
         print(f"{score:6.3f}  {kind:<5}  {for_terminal(r.get('path'))}{where}")
 

@@ -113,22 +113,43 @@ def counts(
     if not kinds:
         return out
     marks, ks = _kinds_sql(kinds)
-    states = (cat.PENDING, cat.INDEXED, cat.FAILED) if embedding else (cat.INDEXED,)
-    smarks = ",".join("?" * len(states))
+    if embedding:
+        return _embedding_counts(catalog, analyzer, version, marks, ks)
     total = catalog.query(
-        f"SELECT COUNT(*) FROM files WHERE state IN ({smarks}) AND kind IN ({marks})", (*states, *ks)
-    )[0][0]
+        f"SELECT COUNT(*) FROM files WHERE state = ? AND kind IN ({marks})", (cat.INDEXED, *ks)
+    )
     for state, n in catalog.query(
         "SELECT a.state, COUNT(*) FROM analyses a JOIN files f ON f.id = a.file_id "
-        f"WHERE a.analyzer = ? AND a.version = ? AND f.state IN ({smarks}) AND f.kind IN ({marks}) "
-        "GROUP BY a.state",
-        (analyzer, version, *states, *ks),
+        f"WHERE a.analyzer = ? AND a.version = ? AND f.state = ? AND f.kind IN ({marks}) GROUP BY a.state",
+        (analyzer, version, cat.INDEXED, *ks),
     ):
         if state in (DONE, FAILED):
             out[state] = n
     # Two reads, not one snapshot: a file finished between them is counted once, never negative.
-    out[PENDING] = max(0, total - out[DONE] - out[FAILED])
+    out[PENDING] = max(0, total[0][0] - out[DONE] - out[FAILED])
     return out
+
+
+def _embedding_counts(
+    catalog: cat.Catalog, analyzer: str, version: int, marks: str, ks: list[str]
+) -> dict[str, int]:
+    # The file's own state is the truth for an embedding (the pipeline sets both in one commit, and
+    # repair or a lost store re-queue rows without touching analyses); a row at another version means
+    # re-embedding is due (requeue_outdated), so that file counts as pending.
+    by_state = dict(
+        catalog.query(f"SELECT state, COUNT(*) FROM files WHERE kind IN ({marks}) GROUP BY state", ks)
+    )
+    outdated = catalog.query(
+        "SELECT COUNT(*) FROM analyses a JOIN files f ON f.id = a.file_id "
+        f"WHERE a.analyzer = ? AND (a.version < ? OR a.version > ?) AND f.state = ? AND f.kind IN ({marks})",
+        (analyzer, version, version, cat.INDEXED, *ks),
+    )[0][0]
+    indexed = by_state.get(cat.INDEXED, 0)
+    return {
+        DONE: indexed - outdated,
+        PENDING: by_state.get(cat.PENDING, 0) + outdated,
+        FAILED: by_state.get(cat.FAILED, 0),
+    }
 
 
 def failures(catalog: cat.Catalog, analyzer: str, limit: int = 50) -> list[tuple[str, str]]:

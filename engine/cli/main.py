@@ -327,7 +327,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "installed": registry.is_installed(s.models_dir, m),
                 "test_model": registry.is_test_model(s.models_dir, m),
             }
-            for m in (s.image_text_model, s.audio_model, s.text_model)
+            for m in s.model_ids()
         }
         vectors = {}
         if not busy:
@@ -391,6 +391,25 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models_check(args: argparse.Namespace) -> int:
+    from engine.models.check import check_models
+
+    with _open_library(args) as lib:
+        checks = check_models(lib, args.ids or None)
+    if args.json:
+        print(json.dumps([c.to_json() for c in checks], indent=2))
+    else:
+        for c in checks:
+            note = " (test model with random weights)" if c.test_model else ""
+            if c.ok:
+                print(f"{c.model_id}: ok{note} — {c.probe or 'files verified'}")
+            else:
+                print(f"{c.model_id}: PROBLEM{note}")
+                for problem in c.problems:
+                    print(f"  {_t(problem)}")
+    return 0 if all(c.ok for c in checks) else EXIT_ERROR
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from engine.models import fetch, registry
     from engine.storage.settings import Settings
@@ -422,7 +441,7 @@ def cmd_models(args: argparse.Namespace) -> int:
                 print(f"{r['id']:<34} {r['role']:<10} {mark:<24} {size}  {r['title']}")
         return 0
     if args.models_cmd == "download":
-        ids = args.ids or [settings.image_text_model, settings.audio_model, settings.text_model]
+        ids = args.ids or settings.model_ids()
         for model_id in ids:
             bar: Any = None
 
@@ -447,6 +466,8 @@ def cmd_models(args: argparse.Namespace) -> int:
                     bar.close()
             print(f"{model_id}: installed")
         return 0
+    if args.models_cmd == "check":
+        return _models_check(args)
     if args.models_cmd == "install":
         for model_id in fetch.install_from(mdir, args.src, args.ids or None):
             note = " (test model with random weights)" if registry.is_test_model(mdir, model_id) else ""
@@ -548,6 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
     m = msub.add_parser("download", help="download models once (the only command that uses the network)")
     m.add_argument("ids", nargs="*", help="model ids (default: the ones the settings use)")
     m.add_argument("--force", action="store_true", help="download again even if installed")
+    m = msub.add_parser("check", help="verify the installed models' files and run each once on probes")
+    m.add_argument("ids", nargs="*", help="model ids (default: the ones the settings use)")
+    m.add_argument("--json", action="store_true")
     m = msub.add_parser("install", help="install models from a folder (no network)")
     m.add_argument("--from", dest="src", type=Path, required=True, help="folder with <model_id>/ subfolders")
     m.add_argument("ids", nargs="*", help="only these model ids")

@@ -98,6 +98,12 @@ class Settings:
     def path(self) -> Path:
         return self.home / SETTINGS_FILE
 
+    def model_ids(self) -> list[str]:
+        """The models indexing and search need, one per role (image-text, audio, text): the one list of
+        roles, used by ``models download``, ``status``, the service and the app's first run. The speech
+        model is optional (``speech``) and is not among them."""
+        return [self.image_text_model, self.audio_model, self.text_model]
+
     @property
     def models_dir(self) -> Path:
         return Path(os.environ.get("LOOKALIKE_MODELS") or self.home / "models")

@@ -116,14 +116,15 @@ MODELS: dict[str, ModelSpec] = {
                 title=f"Whisper {size} (speech to text, 99 languages; CTranslate2 int8 via faster-whisper)",
                 files=(
                     ModelFile("config.json", f"hf://Systran/faster-whisper-{size}/config.json"),
-                    ModelFile("model.bin", f"hf://Systran/faster-whisper-{size}/model.bin"),
+                    # Sizes as the Hub lists them (approximate: the exact bytes and sha256 need the Hub).
+                    ModelFile("model.bin", f"hf://Systran/faster-whisper-{size}/model.bin", size=mb * 1_000_000),
                     ModelFile("tokenizer.json", f"hf://Systran/faster-whisper-{size}/tokenizer.json"),
                     ModelFile("vocabulary.txt", f"hf://Systran/faster-whisper-{size}/vocabulary.txt"),
                 ),
                 # CTranslate2's own converter writes vocabulary.json instead (either is read).
                 optional=("vocabulary.txt",),
             )
-            for size in ("tiny", "base", "small")
+            for size, mb in (("tiny", 75), ("base", 145), ("small", 484))
         ),
     )
 }

@@ -117,7 +117,9 @@ MODELS: dict[str, ModelSpec] = {
                 files=(
                     ModelFile("config.json", f"hf://Systran/faster-whisper-{size}/config.json"),
                     # Sizes as the Hub lists them (approximate: the exact bytes and sha256 need the Hub).
-                    ModelFile("model.bin", f"hf://Systran/faster-whisper-{size}/model.bin", size=mb * 1_000_000),
+                    ModelFile(
+                        "model.bin", f"hf://Systran/faster-whisper-{size}/model.bin", size=mb * 1_000_000
+                    ),
                     ModelFile("tokenizer.json", f"hf://Systran/faster-whisper-{size}/tokenizer.json"),
                     ModelFile("vocabulary.txt", f"hf://Systran/faster-whisper-{size}/vocabulary.txt"),
                 ),

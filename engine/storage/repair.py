@@ -325,9 +325,9 @@ def _salvage_files(db: sqlite3.Connection, fresh: cat.Catalog, report: RepairRep
                 fresh._index_name(int(row["id"]), cat.py_path(row["path"]))
                 saved.add(int(row["id"]))
     report.salvaged = len(saved)
-    # Lost rowids past the real end are not rows; the ones below the largest salvaged id were.
-    top_saved = max(saved, default=0)
-    report.unreadable = sum(1 for i in lost if i <= top_saved) + (len(rows) - len(saved))
+    # Rowids that failed alone (a gap in the ids inside a damaged page counts too: "about"), and rows
+    # that read back as nonsense or clashed.
+    report.unreadable = len(lost) + (len(rows) - len(saved))
     return saved
 
 

@@ -37,6 +37,9 @@ class Session:
     test_models: bool = False
     #: The warm-up on the core thread (:func:`desktop.library_queries.warm_up`), or None without one.
     warmed: Future | None = None
+    #: What the user should be told about the library as it opened (e.g. files whose vectors were lost
+    #: and are being indexed again).
+    notices: list[str] = field(default_factory=list)
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop the service (it writes the batch in hand; the rest stays queued) and close the library."""
@@ -77,6 +80,10 @@ def open_session(
         warm_up = service_factory is None
     lib = Library.open(home)
     try:
+        if warm_up:
+            # Opening the store checks it against the catalog here, before the service starts, so the
+            # window can say if vectors were lost (and a damaged store fails the open with Repair).
+            _ = lib.store
         if service_factory is None:
             from engine.service.core import Service
 
@@ -105,4 +112,16 @@ def open_session(
         missing_models=missing_models(s),
         test_models=any(registry.is_test_model(s.models_dir, m) for m in required_models(s)),
         warmed=warmed,
+        notices=list(lib.notices),
     )
+
+
+def repair_library(home: Path | None = None) -> list[str]:
+    """``lookalike repair`` for the app's Repair button (on a background thread): rebuild what is damaged,
+    keeping the damaged copy aside. Returns what was done, for people. The next open scans the folders.
+
+    Raises LibraryBusyError when another process has the library open."""
+    from engine.storage.repair import repair
+    from engine.storage.settings import Settings
+
+    return repair(Settings.load(home)).lines()

@@ -96,6 +96,15 @@ def requeue_outdated(catalog: cat.Catalog, analyzer: str, version: int, kinds: C
     none differ (a range scan of the version index)."""
     if not kinds:
         return 0
+    # The usual answer is "none": two range probes of the version index (0.01 ms at 100k files) instead
+    # of an UPDATE walking the indexed files (4.5 ms), since this runs before every indexing batch.
+    # (Written as a UNION: with "version < ? OR version > ?" SQLite scans the analyzer's rows, 14 ms.)
+    if not catalog.query(
+        "SELECT 1 FROM analyses WHERE analyzer = ? AND version < ? "
+        "UNION ALL SELECT 1 FROM analyses WHERE analyzer = ? AND version > ? LIMIT 1",
+        (analyzer, version, analyzer, version),
+    ):
+        return 0
     marks, ks = _kinds_sql(kinds)
     return catalog.execute(
         f"UPDATE files SET state = ? WHERE state IN (?, ?) AND kind IN ({marks}) AND id IN "

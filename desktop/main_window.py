@@ -122,6 +122,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.status, 1)
 
         self.searches = SearchController(bridge, self)
+        self.search_bar.attach(bridge, self.searches)  # places for the chips; "nothing from then" notes
         self.answer: Answer | None = None
         #: Files indexed and failed (since the service started) when the query was last run again.
         self._finished_at_rerun: tuple[int, int] = (0, 0)
@@ -177,14 +178,47 @@ class MainWindow(QMainWindow):
         self.menus.on_opened(session)
         if self.searches.query is None or self.searches.query.empty:
             self._show_idle()
+        notices = getattr(session, "notices", None) or []
+        if notices:  # e.g. "12 files had lost their vectors and are being indexed again."
+            self.status.set_message(" ".join(notices))
 
     def _on_open_failed(self, reason: str) -> None:
+        from engine.errors import LibraryDamagedError
+
         self.stack.setCurrentWidget(self.message)
-        self.message.show_message(
-            f"<b>The library could not be opened.</b><br>{html.escape(reason)}", "Try again", self.bridge.open
-        )
+        if isinstance(getattr(self.bridge, "open_exc", None), LibraryDamagedError):
+            # The message says what is damaged; Repair does what `lookalike repair` does, then reopens.
+            self.message.show_message(
+                f"<b>The library is damaged.</b><br>{html.escape(reason)}", "Repair", self.repair_library
+            )
+        else:
+            self.message.show_message(
+                f"<b>The library could not be opened.</b><br>{html.escape(reason)}",
+                "Try again",
+                self.bridge.open,
+            )
         self.header.setText("")
         self.status.set_message("Library not open")
+
+    def repair_library(self) -> None:
+        """Rebuild the damaged catalog or vector database on a background thread, then open the library
+        again (its scan brings back what could not be salvaged; indexing redoes what was lost)."""
+        from desktop.bridge import Task, run_in_thread
+        from desktop.session import repair_library
+
+        self.message.show_message("<b>Repairing the library…</b><br>The damaged copy is kept aside.")
+        task = Task(run_in_thread(repair_library, "lookalike-repair"), self)
+
+        def done(lines: list[str]) -> None:
+            self.status.set_message(" ".join(lines))
+            self.bridge.open()
+
+        task.finished.connect(done)
+        task.errored.connect(
+            lambda exc: self.message.show_message(
+                f"<b>The repair failed.</b><br>{html.escape(str(exc))}", "Try again", self.repair_library
+            )
+        )
 
     def _show_idle(self) -> None:
         if self.session is not None and not self.session.folders:
@@ -233,7 +267,8 @@ class MainWindow(QMainWindow):
     # -- searching -------------------------------------------------------------------------------------
 
     def _query(self, text: str = "", paths: list[str] | None = None) -> Query:
-        return Query(text, list(paths or []), self.search_bar.kinds(), self.search_bar.folder())
+        extra = {} if paths else self.search_bar.when_where()  # dates, place, sort (issue 14)
+        return Query(text, list(paths or []), self.search_bar.kinds(), self.search_bar.folder(), extra)
 
     def search_text(self, text: str) -> None:
         self.searches.search(self._query(text=text))
@@ -247,8 +282,10 @@ class MainWindow(QMainWindow):
 
     def _on_filters_changed(self) -> None:
         q = self.searches.query
-        if q is not None and not q.empty:
-            self.searches.search(self._query(q.text, q.paths))
+        new = self._query(q.text, q.paths) if q is not None else self._query()
+        # A date or place box alone is a search too ("everything from Porto"); clearing it clears.
+        if not new.empty or (q is not None and not q.empty):
+            self.searches.search(new)
 
     def _what(self, q: Query) -> str:
         if q.paths:

@@ -1,7 +1,10 @@
-"""The search bar: one text field (results as you type), kind and folder filters, and a drop zone."""
+"""The search bar: one text field (results as you type), kind and folder filters, a drop zone, and the
+when-where row: how the query was understood as removable chips, date-range and place filters, and the
+sort order (relevance or date)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +17,18 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
 from desktop import drops
 from desktop.qt_compat import emit
+from desktop.query_chips import QueryChips
 
 DEBOUNCE_MS = 250
 KINDS = (("photo", "Photos"), ("video", "Video moments"), ("sound", "Sounds"))
+SORTS = (("relevance", "Best match"), ("date", "Newest first"))
+ANY_PLACE = "Any place"
 
 
 class SearchField(QLineEdit):
@@ -95,12 +102,12 @@ class DropZone(QLabel):
 
 
 class SearchBar(QWidget):
-    """Search text, filters and the drop zone.
+    """Search text, filters, the drop zone, and the when-where row (chips, dates, place, sort).
 
     Signals:
         textSearched(str): the text to search for, ~250 ms after typing stops (at once on Enter).
         similarRequested(list): files dropped, pasted or chosen: search items like them.
-        filtersChanged(): the kind or folder filter changed.
+        filtersChanged(): the kind, folder, date, place or sort filter changed.
     """
 
     textSearched = Signal(str)
@@ -122,8 +129,11 @@ class SearchBar(QWidget):
         self.field.filesPasted.connect(self.similarRequested)
 
         self.kind_buttons: dict[str, QToolButton] = {}
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 6, 8, 6)
+        rows = QVBoxLayout(self)
+        rows.setContentsMargins(8, 6, 8, 6)
+        rows.setSpacing(4)
+        layout = QHBoxLayout()
+        rows.addLayout(layout)
         layout.addWidget(self.field, 3)
         for kind, label in KINDS:
             b = QToolButton(self)
@@ -142,6 +152,7 @@ class SearchBar(QWidget):
         self.drop_zone = DropZone(paste_dir, self)
         self.drop_zone.filesDropped.connect(self.similarRequested)
         layout.addWidget(self.drop_zone)
+        self._build_when_where(rows)
 
     def _emit_text(self) -> None:
         self._debounce.stop()
@@ -182,3 +193,181 @@ class SearchBar(QWidget):
         self.folder_box.blockSignals(False)
         if current and idx < 0:
             emit(self.filtersChanged)
+
+    # -- when and where ------------------------------------------------------------------------------------
+
+    def _build_when_where(self, rows: QVBoxLayout) -> None:
+        """The second row: chips on the left; from/to dates, place and sort on the right."""
+        #: The library's places and years (engine.search.understand.LibrarySummary), for the chips.
+        self.summary: Any = None
+        self._bridge: Any = None
+        row = QHBoxLayout()
+        rows.addLayout(row)
+        self.chips = QueryChips(self)
+        self.chips.setVisible(False)
+        self.chips.chipRemoved.connect(self._on_chip_removed)
+        row.addWidget(self.chips, 1)
+        self.after_box = QLineEdit(self)
+        self.after_box.setPlaceholderText("from (2020, 2020-07)")
+        self.before_box = QLineEdit(self)
+        self.before_box.setPlaceholderText("before (2021-07-14)")
+        for box, tip in (
+            (
+                self.after_box,
+                "Only files made on or after this date: a year, a month (2020-07, July 2020) or a day",
+            ),
+            (self.before_box, "Only files made before this date: a year, a month or a day"),
+        ):
+            box.setClearButtonEnabled(True)
+            box.setMaximumWidth(150)
+            box.setToolTip(tip)
+            box.editingFinished.connect(self._on_when_where_edited)
+            row.addWidget(box)
+        self.place_box = QComboBox(self)
+        self.place_box.setEditable(True)
+        self.place_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.place_box.setMinimumContentsLength(12)
+        self.place_box.setToolTip("Only files made in this city, region or country")
+        self.place_box.addItem(ANY_PLACE)
+        self.place_box.lineEdit().setPlaceholderText(ANY_PLACE)
+        self.place_box.activated.connect(lambda _i: self._on_when_where_edited())
+        self.place_box.lineEdit().editingFinished.connect(self._on_when_where_edited)
+        row.addWidget(self.place_box)
+        self.sort_box = QComboBox(self)
+        for key, label in SORTS:
+            self.sort_box.addItem(label, key)
+        self.sort_box.setToolTip("Order of the results")
+        self.sort_box.currentIndexChanged.connect(lambda _i: self._on_when_where_edited())
+        row.addWidget(self.sort_box)
+        self._last_when_where: dict[str, str] = {}
+        self.field.textChanged.connect(lambda _t: self.update_chips())
+
+    def attach(self, bridge: Any, controller: Any = None) -> None:
+        """Keep the place list and the chips' summary of the library fresh (on open, and when indexing
+        goes idle), and say so under the chips when a date or place search found nothing."""
+        self._bridge = bridge
+        self._was_busy = False
+        bridge.opened.connect(lambda _s: self.refresh_summary())
+        bridge.progressed.connect(self._on_progress)
+        if controller is not None:
+            controller.answered.connect(self._on_answer)
+
+    def _on_progress(self, p: Any) -> None:
+        busy = getattr(p, "state", "") in ("starting", "scanning", "indexing", "analyzing")
+        if self._was_busy and not busy:
+            self.refresh_summary()
+        self._was_busy = busy
+
+    def refresh_summary(self) -> None:
+        """Ask the engine thread for the library's places and years (two grouped queries)."""
+        if self._bridge is None or not getattr(self._bridge, "is_open", False):
+            return
+        from engine.search.understand import library_summary  # light: no model or store
+
+        try:
+            task = self._bridge.call(library_summary)
+        except Exception:  # the service is stopping: keep what we have
+            return
+        task.finished.connect(self.set_summary)
+
+    def set_summary(self, summary: Any) -> None:
+        """Use ``summary`` (engine.search.understand.LibrarySummary) for the chips and the place list."""
+        self.summary = summary
+        current = self.place()
+        self.place_box.blockSignals(True)
+        self.place_box.clear()
+        self.place_box.addItem(ANY_PLACE)
+        for name in summary.place_names() if summary is not None else []:
+            self.place_box.addItem(name)
+        self.place_box.setCurrentText(current or "")
+        if not current:
+            self.place_box.setCurrentIndex(0)
+        self.place_box.blockSignals(False)
+        self.update_chips()
+
+    def when_where(self) -> dict[str, str]:
+        """The date, place and sort filters that are set, as engine.search.understand.search takes them."""
+        out: dict[str, str] = {}
+        if self.after_box.text().strip():
+            out["after"] = self.after_box.text().strip()
+        if self.before_box.text().strip():
+            out["before"] = self.before_box.text().strip()
+        if self.place():
+            out["place"] = self.place()
+        if self.sort_box.currentData() == "date":
+            out["sort"] = "date"
+        return out
+
+    def place(self) -> str | None:
+        text = self.place_box.currentText().strip()
+        return None if not text or text == ANY_PLACE else text
+
+    def update_chips(self) -> None:
+        """Show how the current text and filters are understood (GUI thread, no engine call)."""
+        from engine.search.understand import explain_offline  # light: tables and the place index
+
+        ww = self.when_where()
+        understood = explain_offline(
+            self.field.text(),
+            self.summary,
+            after=ww.get("after"),
+            before=ww.get("before"),
+            place=ww.get("place"),
+        )
+        self.chips.show_understood(understood)
+        bad = {label for kind, label in understood.chips if kind == "error"}
+        for box in (self.after_box, self.before_box):
+            box.setStyleSheet("QLineEdit { color: #b00020; }" if bad and box.text().strip() else "")
+
+    def _on_when_where_edited(self) -> None:
+        self.update_chips()
+        now = self.when_where()
+        if now != self._last_when_where:
+            self._last_when_where = now
+            emit(self.filtersChanged)
+
+    def _on_chip_removed(self, kind: str, label: str, fragment: object) -> None:
+        if fragment is None:  # from a filter box: clear that box
+            if kind == "date":
+                self.after_box.clear()
+                self.before_box.clear()
+            elif kind == "place":
+                self.place_box.setCurrentIndex(0)
+            self._on_when_where_edited()
+            return
+        text = self.field.text()
+        if kind == "text":
+            # Keep only the dates and places: the query becomes "what was taken then and there".
+            u = self.chips_understood()
+            kept = [f for _k, _l, f in (u.fragments if u is not None else []) if f]
+            new = " ".join(kept)
+        else:
+            new = re.sub(rf"(?<!\w){re.escape(str(fragment))}(?!\w)", " ", text, count=1, flags=re.IGNORECASE)
+            new = " ".join(new.split())
+        self.field.setText(new)
+        self._emit_text()
+
+    def chips_understood(self) -> Any:
+        from engine.search.understand import explain_offline
+
+        return explain_offline(self.field.text(), self.summary)
+
+    def _on_answer(self, answer: Any) -> None:
+        """A date or place search that found nothing says so under the chips."""
+        if answer.all or answer.query.paths:
+            return
+        from engine.search.query import parse_query
+        from engine.search.understand import explain_offline, nothing_message
+
+        ww = self.when_where()
+        u = explain_offline(
+            answer.query.text,
+            self.summary,
+            after=ww.get("after"),
+            before=ww.get("before"),
+            place=ww.get("place"),
+        )
+        if u.fragments:
+            q = parse_query("", None, understand=False)
+            q.understood = u.chips
+            self.chips.show_note(nothing_message(q) + ".")

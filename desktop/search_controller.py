@@ -1,8 +1,8 @@
 """Runs searches for the window: one query at a time, newest wins, stale answers never reach the view.
 
-A query waits if the library is still opening and runs as soon as it is open. Each answer is split by
-the score floor (:mod:`desktop.relevance`): good matches are shown; when there are none, the window
-says so and offers the closest ones anyway.
+A query waits if the library is still opening and runs as soon as it is open. Each answer is split into
+good matches and the closest (the engine's verdict, :mod:`desktop.relevance`): good matches are shown;
+when there are none, the window says so and offers the closest ones anyway.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ class Query:
     paths: list[str] = field(default_factory=list)
     kinds: list[str] | None = None
     folder: str | None = None
+    #: The date, place and sort boxes (engine.search.understand.search's after/before/place/sort), set
+    #: ones only; a text query with any runs through that search on the engine thread.
+    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def mode(self) -> str:
@@ -37,7 +40,7 @@ class Query:
 
     @property
     def empty(self) -> bool:
-        return not self.text and not self.paths
+        return not self.text and not self.paths and not (set(self.extra) - {"sort"})
 
 
 @dataclass
@@ -93,6 +96,10 @@ class SearchController(QObject):
             emit(self.started, query)
             return
         kw: dict[str, Any] = {"limit": LIMIT}
+        if not self.floor_enabled and not query.paths:
+            # Random-weight test models: no score means anything, so every result is "closest"; show
+            # them all, as before the engine judged matches, instead of its few closest.
+            kw["closest"] = LIMIT
         if query.kinds:
             kw["kinds"] = query.kinds
         if query.folder and len(query.paths) <= 1:  # several examples: the engine has no folder filter
@@ -100,6 +107,10 @@ class SearchController(QObject):
         try:
             if query.paths:
                 task = self.bridge.search_similar(list(query.paths), **kw)
+            elif query.extra:
+                from engine.search.understand import search_results  # light: no model or store
+
+                task = self.bridge.call(search_results, query.text, **kw, **query.extra)
             else:
                 task = self.bridge.search_text(query.text, **kw)
         except Exception as exc:  # the service refused (stopping): same as a failed search

@@ -19,7 +19,8 @@ results, each carrying the metadata that matched as a "when" reason.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -32,12 +33,14 @@ from engine.search.understand.dates import DateRange, fillers, find_dates, keep_
 from engine.search.understand.filters import (
     DATE,
     EMPTY,
+    FRAGMENTS,
     PLACE,
     REASON,
     filter_of,
     metadata_reason,
     place_index,
 )
+from engine.search.understand.places import PlaceIndex
 from engine.storage import metadata as sm
 
 if TYPE_CHECKING:
@@ -53,34 +56,109 @@ def understand_when_where(lib: Library | None, q: ParsedQuery, *, today: date | 
 
     Without a library only dates are understood, and weak bare years stay text (nothing can say whether
     the library has files from then)."""
+    if lib is None:
+        understand_text(q, places=None, has_files=None, today=today)
+    else:
+        understand_text(q, places=place_index(lib), has_files=lambda r: _has_files(lib, r), today=today)
+
+
+def understand_text(
+    q: ParsedQuery,
+    *,
+    places: PlaceIndex | None,
+    has_files: Callable[[DateRange], bool] | None,
+    today: date | None = None,
+) -> None:
+    """:func:`understand_when_where` given what it needs of a library: its place index, and whether it
+    has files in a date range (for weak years; None: weak years stay text). The app runs this on the GUI
+    thread with a :class:`LibrarySummary`, so the chips follow the typing without asking the engine."""
     text = q.text
     if not text:
         return
     found = find_dates(text, today)
-    if lib is not None:
-        found = keep_weak(found, lambda r: _has_files(lib, r))
-    else:
-        found = [m for m in found if not m.weak]
-    places = []
-    if lib is not None:
-        index = place_index(lib)
-        if len(index):
-            places = index.find(text, [m.span for m in found])
-    if not found and not places:
+    found = keep_weak(found, has_files) if has_files is not None else [m for m in found if not m.weak]
+    named = places.find(text, [m.span for m in found]) if places is not None and len(places) else []
+    if not found and not named:
         return
+    fragments = q.filters.setdefault(FRAGMENTS, [])
     for m in found:
         q.consume(m.fragment)
         q.filters.setdefault(DATE, []).append(m.range.iso())
         q.understood.append((DATE, m.label))
-    for p in places:
+        fragments.append((DATE, m.label, m.fragment))
+    for p in named:
         q.consume(p.fragment)
         q.filters.setdefault(PLACE, []).extend(p.places)
         q.understood.append((PLACE, p.label))
+        fragments.append((PLACE, p.label, p.fragment))
     # "photos from 2019", "fotos de Oporto": what is left says nothing to the image model.
     useless = fillers()
     if q.text and all(fold(w) in useless for w in q.text.split()):
         q.text = ""
         q.words = []
+
+
+@dataclass
+class LibrarySummary:
+    """What the app keeps of the library to understand queries on the GUI thread: its places and the
+    years it has files from. Made on the engine thread by :func:`library_summary` (cheap: two grouped
+    queries), refreshed after indexing."""
+
+    places: list[sm.PlaceCount] = field(default_factory=list)
+    years: set[int] = field(default_factory=set)
+    _index: PlaceIndex | None = None
+
+    @property
+    def index(self) -> PlaceIndex:
+        if self._index is None:
+            self._index = PlaceIndex(self.places)
+        return self._index
+
+    def has_files(self, r: DateRange) -> bool:
+        if r.start is None or r.end is None:
+            return bool(self.years)
+        return any(
+            r.start.year <= y <= (r.end.year - (r.end.month == 1 and r.end.day == 1)) for y in self.years
+        )
+
+    def place_names(self) -> list[str]:
+        """Names for the app's place box: countries, then regions and cities, most files first."""
+        order = {sm.COUNTRY: 0, sm.CITY: 1, sm.REGION: 2}
+        return list(
+            dict.fromkeys(p.name for p in sorted(self.places, key=lambda p: (order[p.level], -p.files)))
+        )
+
+
+def library_summary(lib: Library) -> LibrarySummary:
+    """The :class:`LibrarySummary` of ``lib`` (run it on the engine thread)."""
+    years = {int(b) for b, _ in sm.histogram(lib.catalog, "year") if b and b.isdigit()}
+    return LibrarySummary(sm.places(lib.catalog), years)
+
+
+def explain_offline(
+    text: str,
+    summary: LibrarySummary | None,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    place: str | None = None,
+) -> Understood:
+    """What the box makes of ``text`` and the explicit filters, from a :class:`LibrarySummary` (no
+    engine call; the "nothing matches" chip comes with the answer, not from here). Raises nothing for any
+    text; a date the box cannot read in ``after``/``before`` gives an ("error", reason) chip."""
+    q = parse_query(text or "", None, understand=False)
+    understand_text(
+        q,
+        places=summary.index if summary is not None else None,
+        has_files=summary.has_files if summary is not None else None,
+    )
+    try:
+        _add_explicit(
+            q, summary.index if summary is not None else None, after=after, before=before, place=place
+        )
+    except LookalikeError as exc:
+        q.understood.append(("error", str(exc)))
+    return Understood.of(q)
 
 
 def allowed_files(lib: Library, q: ParsedQuery) -> set[int] | None:
@@ -132,22 +210,37 @@ def add_explicit(
     the app's boxes) to ``q``, with their chips. ``after`` is inclusive of that day/month/year, ``before``
     exclusive. Raises LookalikeError for a date it cannot read; a place the library has no photos of
     leaves nothing (with the chip that says so)."""
+    _add_explicit(q, place_index(lib) if place else None, after=after, before=before, place=place)
+
+
+def _add_explicit(
+    q: ParsedQuery,
+    index: PlaceIndex | None,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    place: str | None = None,
+) -> None:
+    fragments = q.filters.setdefault(FRAGMENTS, [])
     if after or before:
         start = parse_day(after) if after else None
         end = parse_day(before) if before else None
         q.filters.setdefault(DATE, []).append((start, end))
         label = " ".join(([f"from {after}"] if after else []) + ([f"before {before}"] if before else []))
         q.understood.append((DATE, label))
+        fragments.append((DATE, label, None))  # None: from a filter box, not from the text
     if place:
-        found = place_index(lib).find(place)
+        found = index.find(place) if index is not None else []
         if found:
             for p in found:
                 q.filters.setdefault(PLACE, []).extend(p.places)
                 q.understood.append((PLACE, p.label))
+                fragments.append((PLACE, p.label, None))
         else:
             # No file was made there: a place filter that allows nothing, said plainly.
             q.filters.setdefault(PLACE, []).append((sm.CITY, place, None))
             q.understood.append((PLACE, place))
+            fragments.append((PLACE, place, None))
 
 
 def add_reasons(lib: Library, results: list[Result]) -> None:
@@ -180,9 +273,12 @@ class Understood:
     chips: list[tuple[str, str]] = field(default_factory=list)
     filters: dict[str, Any] = field(default_factory=dict)
 
+    #: (kind, label, fragment typed in the text or None for a filter box), for removable chips.
+    fragments: list[tuple[str, str, str | None]] = field(default_factory=list)
+
     @classmethod
     def of(cls, q: ParsedQuery) -> Understood:
-        return cls(q.raw, q.text, list(q.understood), dict(q.filters))
+        return cls(q.raw, q.text, list(q.understood), dict(q.filters), list(q.filters.get(FRAGMENTS, [])))
 
     @property
     def nothing(self) -> str | None:
@@ -219,6 +315,7 @@ def search(
     before: str | None = None,
     place: str | None = None,
     sort: str = "relevance",
+    **ranking_kw: Any,
 ) -> tuple[list[Result], Understood]:
     """The search box with its date and place filters: (results, what was understood).
 
@@ -235,13 +332,22 @@ def search(
     understood = Understood.of(q)
     if q.empty:
         return [], understood
-    results = ranking.search(lib, q, limit=limit, kinds=kinds, folder=folder, only=only)
+    # Options the ranking has grown since (the app's ``closest``) pass through when it takes them.
+    accepted = inspect.signature(ranking.search).parameters
+    extra = {k: v for k, v in ranking_kw.items() if k in accepted}
+    results = ranking.search(lib, q, limit=limit, kinds=kinds, folder=folder, only=only, **extra)
     understood = Understood.of(q)  # the filter step may have added the "nothing" chip
     if DATE in q.filters or PLACE in q.filters:
         add_reasons(lib, results)
     if sort == "date":
         results = sort_by_date(lib, results)
     return results, understood
+
+
+def search_results(lib: Library, text: str, **kw: Any) -> list[Result]:
+    """:func:`search` without the understanding (what the app's search controller runs on the engine
+    thread when a date, place or sort box is set)."""
+    return search(lib, text, **kw)[0]
 
 
 def explain(lib: Library | None, text: str) -> Understood:
@@ -274,6 +380,10 @@ __all__ = [
     "allowed_files",
     "explain",
     "search",
+    "search_results",
+    "LibrarySummary",
+    "explain_offline",
+    "library_summary",
     "sort_by_date",
     "understand_when_where",
 ]

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from engine.library import Library
 
 DATE, PLACE, EMPTY = "date", "place", "empty"
+#: ``q.filters`` key: (kind, label, fragment) of every date and place understood, for removable chips.
+FRAGMENTS = "when_where_fragments"
 #: The reason label of the metadata retriever (engine.search.retrievers.metadata).
 REASON = "when"
 

@@ -19,6 +19,7 @@ from engine.core.progress import CancelFn, Progress, ProgressFn, never
 from engine.errors import LookalikeError, ModelMissingError
 from engine.indexing.analyzers.base import Analyzer, Inputs, all_analyzers, slow_analyzers
 from engine.storage import analyses
+from engine.storage import catalog as cat
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -137,55 +138,96 @@ def _run_one(
 ) -> int | None:
     """One analyzer's stage. Returns what is left of the limit."""
     after = 0
-    done = failed = 0
+    tally = [0, 0]  # done, failed
+
+    def record(row: cat.FileRow, why: str | None) -> None:
+        state = analyses.DONE if why is None else analyses.FAILED
+        if not analyses.record_result(lib.catalog, row, an.name, an.version, state, why):
+            return  # changed or removed meanwhile: it stays pending (or is gone)
+        if why is None:
+            tally[0] += 1
+            prog.done += 1
+            report.done += 1
+        else:
+            tally[1] += 1
+            prog.failed += 1
+            report.failed += 1
+            report.failures.append((an.name, row.path, why))
+
+    step = max(1, int(an.batch_size))
     try:
         while left is None or left > 0:
             page = PAGE if left is None else min(PAGE, left)
             rows = analyses.pending_rows(
-                lib.catalog, an.name, an.version, an.kinds, limit=page, after_id=after
+                lib.catalog, an.name, an.version, an.kinds, limit=max(page, step), after_id=after
             )
             if not rows:
                 break
             if progress and after == 0:
                 progress(prog)  # the stage starts (only once there is a file for it)
-            for row in rows:
+            for i in range(0, len(rows), step):
                 if cancel():
                     report.cancelled = True
                     return left
                 if left is not None and left <= 0:
                     return left
-                after = row.id
-                prog.current = row.path
-                inputs = Inputs(row, cancel)
+                group = rows[i : i + min(step, left if left is not None else step)]
+                after = group[-1].id
+                prog.current = group[0].path
                 try:
-                    an.analyze(lib, row, inputs)
+                    if step == 1:
+                        outcome = _analyze_one(lib, an, group[0], cancel)
+                    else:
+                        outcome = _analyze_group(lib, an, group, cancel)
                 except ModelMissingError as exc:
-                    # Not this file's fault: the analyzer cannot run at all. Its files stay pending.
+                    # Not these files' fault: the analyzer cannot run at all. Its files stay pending.
                     report.waiting[an.name] = str(exc)
                     return left
-                except Exception as exc:  # whatever one file raises is that file's failure
-                    why = _why(exc)
-                    if analyses.record_result(lib.catalog, row, an.name, an.version, analyses.FAILED, why):
-                        failed += 1
-                        prog.failed += 1
-                        report.failed += 1
-                        report.failures.append((an.name, row.path, why))
-                else:
-                    if inputs.cancelled:
-                        # It saw the cancel and may have stopped part way: redone next time.
-                        report.cancelled = True
-                        return left
-                    if analyses.record_result(lib.catalog, row, an.name, an.version, analyses.DONE):
-                        done += 1
-                        prog.done += 1
-                        report.done += 1
+                for row in group:
+                    if row.id in outcome:
+                        record(row, outcome[row.id])
+                if len(outcome) < len(group):
+                    # It saw the cancel and stopped part way: what it did not finish is redone next time.
+                    report.cancelled = True
+                    return left
                 if left is not None:
-                    left -= 1
+                    left -= len(group)
                 if progress:
                     progress(prog)
     finally:
-        report.by_analyzer[an.name] = (done, failed)
+        report.by_analyzer[an.name] = (tally[0], tally[1])
     return left
+
+
+def _analyze_one(lib: Library, an: Analyzer, row: cat.FileRow, cancel: CancelFn) -> dict[int, str | None]:
+    """{row.id: None (done) or the reason it failed}, or {} when it saw the cancel (output partial)."""
+    inputs = Inputs(row, cancel)
+    try:
+        an.analyze(lib, row, inputs)
+    except ModelMissingError:
+        raise
+    except Exception as exc:  # whatever one file raises is that file's failure
+        return {row.id: _why(exc)}
+    return {} if inputs.cancelled else {row.id: None}
+
+
+def _analyze_group(
+    lib: Library, an: Analyzer, rows: list[cat.FileRow], cancel: CancelFn
+) -> dict[int, str | None]:
+    """A batch analyzer's outcome for ``rows``; if the batch call itself raises, each file is done on
+    its own, so one bad file costs only itself."""
+    try:
+        return dict(an.analyze_many(lib, rows, cancel))
+    except ModelMissingError:
+        raise
+    except Exception:
+        out: dict[int, str | None] = {}
+        for row in rows:
+            one = _analyze_one(lib, an, row, cancel)
+            out.update(one)
+            if not one:
+                break
+        return out
 
 
 def analysis_counts(lib: Library) -> dict[str, dict[str, int]]:

@@ -409,6 +409,52 @@ def test_cancel_limit_readiness_and_a_missing_model(
                 unregister(name)
 
 
+def test_a_batch_analyzer_gets_groups_and_a_failing_batch_falls_back_to_single_files(
+    bare_home: Path, tmp_path: Path
+) -> None:
+    paths = _files(tmp_path / "lib", {f"{i}.jpg": (b"bad" if i == 4 else b"ok") for i in range(7)})
+    calls: list[list[str]] = []
+
+    class Batched(Analyzer):
+        name = "test_batched"
+        kinds = frozenset({"photo"})
+        label = "in batches"
+        batch_size = 3
+
+        def analyze(self, lib: Library, row: cat.FileRow, inputs: Inputs) -> None:
+            calls.append([os.path.basename(row.path)])
+            if Path(row.path).read_bytes() == b"bad":
+                raise DecodeError("bad file")
+
+        def analyze_many(self, lib: Library, rows, cancel):  # type: ignore[no-untyped-def]
+            names = [os.path.basename(r.path) for r in rows]
+            calls.append(names)
+            if any(Path(r.path).read_bytes() == b"bad" for r in rows):
+                raise RuntimeError("the batch call broke")
+            if "6.jpg" in names:
+                return {}  # stopped on cancel before this one: stays pending
+            return {r.id: None for r in rows}
+
+    register(Batched())
+    try:
+        with Library.open(bare_home) as lib:
+            _add_indexed(lib, paths)
+            report = run_pending_analyses(lib, only="test_batched")
+            assert calls == [
+                ["0.jpg", "1.jpg", "2.jpg"],
+                ["3.jpg", "4.jpg", "5.jpg"],  # raises: each file on its own
+                ["3.jpg"],
+                ["4.jpg"],
+                ["5.jpg"],
+                ["6.jpg"],
+            ]
+            assert (report.done, report.failed, report.cancelled) == (5, 1, True)
+            assert report.failures == [("test_batched", str(paths[4]), "bad file")]
+            assert analysis_counts(lib)["test_batched"] == {"done": 5, "pending": 1, "failed": 1}
+    finally:
+        unregister("test_batched")
+
+
 _KILL_SCRIPT = r"""
 import os, sys, time
 from pathlib import Path

@@ -20,10 +20,11 @@ module, and add the module to ``BUILTIN_MODULES`` in ``engine/indexing/analyzers
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.core.progress import CancelFn, never
+from engine.errors import LookalikeError, ModelMissingError
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -66,9 +67,37 @@ class Analyzer:
         turned it off), shown to the user. Cheap: called before every batch. Never raises."""
         return None
 
+    #: Files per :meth:`analyze_many` call. 1 (the default): the runner calls ``analyze`` per file.
+    batch_size: ClassVar[int] = 1
+
     def analyze(self, lib: Library, row: FileRow, inputs: Inputs) -> None:
         """Learn from one file and store the result. Raises for this file's failure (see class doc)."""
         raise NotImplementedError(f"{type(self).__name__}.analyze")
+
+    def analyze_many(
+        self, lib: Library, rows: Sequence[FileRow], cancel: CancelFn
+    ) -> Mapping[int, str | None]:
+        """For ``batch_size`` > 1: learn from several files at once (one gazetteer query, one model
+        batch). Returns {file id: None when done, or the reason it failed} for the files it finished;
+        a file left out (it stopped on ``cancel()``) stays pending. If it raises, the runner does each
+        file with ``analyze`` instead. The default calls ``analyze`` per file."""
+        out: dict[int, str | None] = {}
+        for row in rows:
+            if cancel():
+                break
+            inputs = Inputs(row, cancel)
+            try:
+                self.analyze(lib, row, inputs)
+            except ModelMissingError:
+                raise
+            except Exception as exc:
+                user = isinstance(exc, LookalikeError)
+                out[row.id] = str(exc) if user else f"{exc.__class__.__name__}: {exc}"
+                continue
+            if inputs.cancelled:
+                break
+            out[row.id] = None
+        return out
 
     def __repr__(self) -> str:
         return f"<analyzer {self.name} v{self.version}>"

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from engine.core.progress import CancelFn, never
 from engine.errors import LookalikeError, ModelMissingError
@@ -159,7 +159,10 @@ ANALYZERS: dict[str, Analyzer] = {}
 _lock = threading.Lock()
 
 
-def register(analyzer: Analyzer) -> Analyzer:
+A = TypeVar("A", bound=Analyzer)
+
+
+def register(analyzer: A) -> A:
     """Add ``analyzer`` (replacing one of the same name: a test's stand-in). Returns it, so a module
     can write ``OCR = register(OcrAnalyzer())``. Raises ValueError for a malformed one."""
     if not analyzer.name or not analyzer.kinds or not analyzer.label:

@@ -122,6 +122,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.status, 1)
 
         self.searches = SearchController(bridge, self)
+        self.search_bar.attach(bridge, self.searches)  # places for the chips; "nothing from then" notes
         self.answer: Answer | None = None
         #: Files indexed and failed (since the service started) when the query was last run again.
         self._finished_at_rerun: tuple[int, int] = (0, 0)
@@ -266,7 +267,8 @@ class MainWindow(QMainWindow):
     # -- searching -------------------------------------------------------------------------------------
 
     def _query(self, text: str = "", paths: list[str] | None = None) -> Query:
-        return Query(text, list(paths or []), self.search_bar.kinds(), self.search_bar.folder())
+        extra = {} if paths else self.search_bar.when_where()  # dates, place, sort (issue 14)
+        return Query(text, list(paths or []), self.search_bar.kinds(), self.search_bar.folder(), extra)
 
     def search_text(self, text: str) -> None:
         self.searches.search(self._query(text=text))
@@ -280,8 +282,10 @@ class MainWindow(QMainWindow):
 
     def _on_filters_changed(self) -> None:
         q = self.searches.query
-        if q is not None and not q.empty:
-            self.searches.search(self._query(q.text, q.paths))
+        new = self._query(q.text, q.paths) if q is not None else self._query()
+        # A date or place box alone is a search too ("everything from Porto"); clearing it clears.
+        if not new.empty or (q is not None and not q.empty):
+            self.searches.search(new)
 
     def _what(self, q: Query) -> str:
         if q.paths:

@@ -237,7 +237,8 @@ def _print_analyses(r: Any) -> None:
     if len(r.failures) > 20:
         print(f"  … and {len(r.failures) - 20} more (see `lookalike status`)")
     for name, why in r.waiting.items():
-        print(f"  {name} not run: {_t(why)}")
+        an = get_analyzer(name)
+        print(f"  {(an.label if an else name).capitalize()} waits: {_t(why)}")
 
 
 def _kinds(args: argparse.Namespace) -> list[str] | None:

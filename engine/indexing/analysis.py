@@ -31,7 +31,7 @@ PAGE = 64
 @dataclass
 class AnalysisReport:
     """What one run did. ``failures`` holds (analyzer, path, reason); ``waiting`` the analyzers that
-    could not run, with the reason (their files stay pending)."""
+    could not run although files wait for them, with the reason (those files stay pending)."""
 
     done: int = 0
     failed: int = 0
@@ -110,7 +110,9 @@ def run_pending_analyses(
             break
         reason = _ready(lib, an)
         if reason is not None:
-            report.waiting[an.name] = reason
+            # Said only when files wait for it: no "speech model missing" in a library of photos.
+            if analyses.pending_rows(lib.catalog, an.name, an.version, an.kinds, limit=1):
+                report.waiting[an.name] = reason
             continue
         total = 0
         if count_totals:

@@ -389,10 +389,15 @@ def test_cancel_limit_readiness_and_a_missing_model(
                 if inputs():  # stops part way: its output is partial
                     return
 
-        for a in (Off(), NoModel(), SeesCancel()):
+        class OffForSounds(Off):
+            name = "test_off_sounds"
+            kinds = frozenset({"sound"})
+
+        for a in (Off(), NoModel(), SeesCancel(), OffForSounds()):
             register(a)
         try:
-            report = run_pending_analyses(lib, only=["test_off", "test_nomodel"])
+            # Not said for an analyzer no file waits for (this library has no sounds).
+            report = run_pending_analyses(lib, only=["test_off", "test_nomodel", "test_off_sounds"])
             assert report.waiting == {
                 "test_off": "turned off by the setting ocr = false",
                 "test_nomodel": "model tiny-ocr is not installed: lookalike models download tiny-ocr",
@@ -405,7 +410,7 @@ def test_cancel_limit_readiness_and_a_missing_model(
             assert report.cancelled and report.done == 0
             assert analysis_counts(lib)["test_sees_cancel"]["pending"] == 6
         finally:
-            for name in ("test_off", "test_nomodel", "test_sees_cancel"):
+            for name in ("test_off", "test_nomodel", "test_sees_cancel", "test_off_sounds"):
                 unregister(name)
 
 

@@ -17,7 +17,7 @@ Three figures, each printed beside a ceiling measured in the same run:
 
 The app runs offscreen on the tiny random-weight models (``engine.models.tiny``; the image-text one
 with the real model's 256-d output) in a temporary ``LOOKALIKE_HOME``, instrumented by
-``tests/integration/app_probe`` (library opened, query started, results shown) plus this module's
+``testkit/app_probe`` (library opened, query started, results shown) plus this module's
 own hooks (first paint, typing, the stall timer), loaded into the app process by a generated
 ``sitecustomize``. Every stamp is ``time.monotonic()``, one clock for all processes on Linux.
 
@@ -46,7 +46,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from _common import REPO, bare_python, ms, spread, summary
+
 sys.path.insert(0, str(REPO))
 
 WINDOW_TARGET_S = 1.0
@@ -71,7 +72,7 @@ def _child_hooks() -> None:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "lookalike_app_probe", REPO / "tests" / "integration" / "app_probe" / "sitecustomize.py"
+        "lookalike_app_probe", REPO / "testkit" / "app_probe" / "sitecustomize.py"
     )
     assert spec is not None and spec.loader is not None
     probe = importlib.util.module_from_spec(spec)
@@ -302,22 +303,6 @@ lib.close()
 # -- the bench -------------------------------------------------------------------------------------
 
 
-def ms(s: float) -> str:
-    return f"{s * 1000:7.0f} ms"
-
-
-def summary(xs: list[float]) -> dict[str, float]:
-    import statistics
-
-    return {"median_s": statistics.median(xs), "min_s": min(xs), "max_s": max(xs), "n": len(xs)}
-
-
-def spread(x: dict[str, float], target: float) -> str:
-    return (
-        f"(min {x['min_s'] * 1000:.0f}, max {x['max_s'] * 1000:.0f}, n={x['n']:.0f}; target {target:.1f} s)"
-    )
-
-
 def lookalike_command() -> list[str]:
     """The installed ``lookalike`` entry point next to this interpreter (what a launcher runs)."""
     exe = Path(sys.executable).parent / "lookalike"
@@ -325,18 +310,6 @@ def lookalike_command() -> list[str]:
         return [str(exe)]
     found = shutil.which("lookalike")
     return [found] if found else [sys.executable, "-m", "desktop.launcher"]
-
-
-def bare_python(n: int = 5) -> float:
-    import statistics
-    import subprocess
-
-    times = []
-    for _ in range(n):
-        t0 = time.monotonic()
-        subprocess.run([sys.executable, "-c", "pass"], check=True)
-        times.append(time.monotonic() - t0)
-    return statistics.median(times)
 
 
 def bare_qt(env: dict[str, str], run_s: float = 0.0) -> tuple[float, list[float]]:
@@ -394,7 +367,7 @@ def new_home(home: Path, models: Path) -> Path:
 
 
 def make_photos(folder: Path, n: int) -> Path:
-    from tests.media import make_library
+    from testkit.media import make_library
 
     marker = folder / f".complete-{n}"
     if not marker.exists():
@@ -434,7 +407,7 @@ class App:
         return self.probe.wait_for(lambda e: e["event"] == event and e["pid"] == pid, timeout, self.proc)
 
     def stop(self) -> None:
-        from tests.integration.app_runner import stop_app
+        from testkit.app_runner import stop_app
 
         stop_app(self.proc)
 
@@ -494,7 +467,7 @@ def run(tmp: Path, args: argparse.Namespace) -> int:
 
     import PySide6
 
-    from tests.integration.app_runner import ProbeLog, app_env
+    from testkit.app_runner import ProbeLog, app_env
 
     cache = args.cache.resolve() if args.cache else tmp / "cache"
     user = tmp / "user"

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.media.images import load_photo  # noqa: E402
 from engine.models.tiny import FULL_SIZE_IMAGE, UFORM_ID, write_tiny_uform  # noqa: E402
 from engine.models.uform import UFormEncoder  # noqa: E402
-from tests.media import make_photo  # noqa: E402
+from testkit.media import make_photo  # noqa: E402
 
 
 def make_photos(folder: Path, n: int) -> list[Path]:

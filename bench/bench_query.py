@@ -98,13 +98,13 @@ def main() -> None:
     server = None
     backends = [("lite", "")]
     if args.server:
-        from tests.engine import conftest_milvus
+        from testkit import milvus_server
 
         try:
             (work / "milvus-server").mkdir()
-            server = conftest_milvus.start(work / "milvus-server")
+            server = milvus_server.start(work / "milvus-server")
             backends.append(("server", server.uri))
-        except conftest_milvus.ServerUnavailable as err:
+        except milvus_server.ServerUnavailable as err:
             print(f"no Milvus server: {err}")
     try:
         for (backend, uri), n in ((b, n) for b in backends for n in args.sizes):

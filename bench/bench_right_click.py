@@ -2,7 +2,7 @@
 
 The action's command line is taken from the .desktop file ``lookalike integrate install`` writes (into
 a temporary home) and run as a file manager runs it. The app runs offscreen on a library of generated
-photos with the tiny random-weight models, instrumented by ``tests/integration/app_probe`` to stamp the
+photos with the tiny random-weight models, instrumented by ``testkit/app_probe`` to stamp the
 moment its result model holds the answer and the window has processed the resulting paint events.
 
 Printed beside the same run's ceilings: a bare ``python -c pass`` start, the hand-off command alone
@@ -28,10 +28,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _common import REPO, bare_python, ms, spread, summary
+
+sys.path.insert(0, str(REPO))
 
 from desktop.integration import linux as lx  # noqa: E402
-from tests.integration.app_runner import (  # noqa: E402
+from testkit.app_runner import (  # noqa: E402
     ProbeLog,
     action_command,
     app_env,
@@ -39,33 +41,10 @@ from tests.integration.app_runner import (  # noqa: E402
     start_app,
     stop_app,
 )
-from tests.media import make_library, recompressed_copy  # noqa: E402
+from testkit.media import make_library, recompressed_copy  # noqa: E402
 
 RUNNING_TARGET_S = 1.0
 COLD_TARGET_S = 3.0
-
-
-def ms(s: float) -> str:
-    return f"{s * 1000:7.0f} ms"
-
-
-def summary(xs: list[float]) -> dict[str, float]:
-    return {"median_s": statistics.median(xs), "min_s": min(xs), "max_s": max(xs), "n": len(xs)}
-
-
-def spread(x: dict[str, float], target: float) -> str:
-    return (
-        f"(min {x['min_s'] * 1000:.0f}, max {x['max_s'] * 1000:.0f}, n={x['n']:.0f}; target {target:.0f} s)"
-    )
-
-
-def bare_python(n: int = 7) -> float:
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "pass"], check=True)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> int:
@@ -113,7 +92,7 @@ def run(tmp: Path, args: argparse.Namespace) -> int:
     print(f"action command: {argv_for[queries[0]]}")
 
     # -- ceilings ------------------------------------------------------------------------------------
-    bare = bare_python()
+    bare = bare_python(7)
 
     # -- app running ------------------------------------------------------------------------------------
     app = start_app(env, tmp)

@@ -60,7 +60,7 @@ from engine.library import Library  # noqa: E402
 from engine.media.images import load_photo, quick_hash  # noqa: E402
 from engine.storage import catalog as cat  # noqa: E402
 from engine.storage.settings import Settings  # noqa: E402
-from tests.media import make_photo  # noqa: E402
+from testkit.media import make_photo  # noqa: E402
 
 Op = tuple[str, str, Any, Any]  # ("write", path, blob, atomic) | ("rename", src, dst, None) | ("unlink", …)
 

@@ -32,3 +32,19 @@ def test_import_contracts_hold() -> None:
     if proc.returncode != 0:
         report = (proc.stdout + proc.stderr).split("Contracts\n---------", 1)[-1]  # not the banner
         pytest.fail(f"an import breaks the architecture's contracts (pyproject.toml):{report}", pytrace=False)
+
+
+def test_benchmarks_never_import_from_tests() -> None:
+    """bench/ takes what it shares with tests/ from testkit/ (synthetic media, the app runner, a Milvus
+    server) and bench/_common.py, never from tests/: a test helper can then change without breaking a
+    benchmark nobody runs in CI."""
+    import ast
+
+    found = []
+    for script in sorted((REPO / "bench").glob("*.py")):
+        for node in ast.walk(ast.parse(script.read_text(encoding="utf-8"), str(script))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            found += [f"{script.name}:{node.lineno} imports {n}" for n in names if n.split(".")[0] == "tests"]
+    assert found == [], "benchmarks import from tests/ (use testkit/ or _common):\n" + "\n".join(found)

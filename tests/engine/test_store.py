@@ -26,7 +26,7 @@ import pytest
 from engine.errors import LibraryBusyError, StoreError
 from engine.storage import store as store_mod
 from engine.storage.store import AUTO_FLUSH_ROWS, BUSY_MESSAGE, Hit, VectorStore, vector_id
-from tests.engine import conftest_milvus
+from testkit import milvus_server
 
 REPO = Path(__file__).resolve().parents[2]
 DIM = 16
@@ -43,8 +43,8 @@ def milvus_server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         yield given
         return
     try:
-        server = conftest_milvus.start(tmp_path_factory.mktemp("milvus-server"))
-    except conftest_milvus.ServerUnavailable as err:
+        server = milvus_server.start(tmp_path_factory.mktemp("milvus-server"))
+    except milvus_server.ServerUnavailable as err:
         pytest.skip(f"no Milvus server: {err}")
     try:
         yield server.uri

@@ -12,7 +12,7 @@ import pytest
 
 from desktop.integration import APP_ID
 from desktop.integration import linux as lx
-from tests.integration.app_runner import ProbeLog, action_command, app_env, index_folder, start_app, stop_app
+from testkit.app_runner import ProbeLog, action_command, app_env, index_folder, start_app, stop_app
 from tests.media import make_library, recompressed_copy
 
 pytestmark = [

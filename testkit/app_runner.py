@@ -20,7 +20,7 @@ from pathlib import Path
 from desktop.integration.command import parse_desktop_exec
 
 PROBE_DIR = Path(__file__).resolve().parent / "app_probe"
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 class ProbeLog:

@@ -8,7 +8,7 @@ relay one path to it: a TCP listener on 127.0.0.1 here -> a Unix socket in the b
 relay inside the namespace -> the server's 127.0.0.1:19530 there. Tests connect to
 ``http://127.0.0.1:<port>`` like to any server.
 
-Run as a script (``conftest_milvus.py serve BASE_DIR SOCKET``) it is the inside half. It stops the
+Run as a script (``milvus_server.py serve BASE_DIR SOCKET``) it is the inside half. It stops the
 server when its stdin closes, so the server dies with the test session even if pytest is killed.
 ``LOOKALIKE_TEST_MILVUS_URI`` points the tests at an already running server instead.
 """

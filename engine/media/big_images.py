@@ -39,6 +39,26 @@ _PNG_BITS = {
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+_blocks_set = False
+
+
+def free_big_images_promptly() -> None:
+    """Make Pillow allocate big images in 64 MiB blocks, which glibc maps and unmaps on their own.
+
+    With Pillow's 16 MiB blocks, glibc raises its mmap threshold after the first free and serves later
+    blocks from per-thread heaps that keep the memory: four 81 MP TIFFs decoded one after another on four
+    threads peaked at 1.2 GB instead of 0.55 GB. Blocks above glibc's 32 MiB ceiling are always mapped.
+    Small images are unaffected (an image smaller than a block gets exactly its size).
+    """
+    global _blocks_set
+    if not _blocks_set:
+        from PIL import Image as PILImage
+
+        if PILImage.core.get_block_size() < 64 << 20:
+            PILImage.core.set_block_size(64 << 20)
+        _blocks_set = True
+
+
 def reduce_factor(width: int, height: int, min_side: int) -> int:
     """The box-reduction factor that keeps the short side at least twice ``min_side`` (the final
     resize then has room to filter well); 1 for images that are not much bigger than that."""

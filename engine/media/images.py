@@ -119,10 +119,12 @@ def _decode(im: Image, path: Path, min_side: int) -> Image:
                 f"image too large to decode within the memory budget ({w}x{h}, {w * h / 1e6:.0f} MP "
                 f"{im.format or 'image'}; at most {FULL_DECODE_PIXELS / 1e6:.0f} MP unless JPEG or 8-bit PNG)"
             )
+        big_images.free_big_images_promptly()
         with _big_decode:
             im.load()
             orientation = _orientation(im)
             img = big_images.reduce_loaded(im, big_images.reduce_factor(*im.size, min_side), to_rgb)
+            im.close()  # free the full-size pixels before the next big decode starts
         return _finish(img, min_side, orientation)
     im.load()
     orientation = _orientation(im)

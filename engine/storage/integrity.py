@@ -114,12 +114,12 @@ class GuardedConnection(sqlite3.Connection):
 
     path: str = ""
 
-    def cursor(self, factory: Any = GuardedCursor) -> Any:  # type: ignore[override]
+    def cursor(self, factory: Any = GuardedCursor) -> Any:
         return super().cursor(factory)
 
     # The C implementation of Connection.execute does not call an overridden cursor().
-    def execute(self, sql: str, parameters: Any = (), /) -> GuardedCursor:  # type: ignore[override]
+    def execute(self, sql: str, parameters: Any = (), /) -> GuardedCursor:
         return self.cursor().execute(sql, parameters)
 
-    def executemany(self, sql: str, parameters: Any, /) -> GuardedCursor:  # type: ignore[override]
+    def executemany(self, sql: str, parameters: Any, /) -> GuardedCursor:
         return self.cursor().executemany(sql, parameters)

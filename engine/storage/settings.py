@@ -14,6 +14,7 @@ import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -148,7 +149,7 @@ class Settings:
             except OSError as exc:
                 raise SettingsError(f"Cannot read the settings file {path}: {exc.strerror or exc}") from exc
         known = {f for f in cls.__dataclass_fields__ if f not in ("extra", "home")}
-        kwargs = {k: _checked(path, k, v) for k, v in values.items() if k in known}
+        kwargs: dict[str, Any] = {k: _checked(path, k, v) for k, v in values.items() if k in known}
         extra = {k: v for k, v in values.items() if k not in known}
         unknown = sorted(k for k in extra if k not in KNOWN_EXTRA_KEYS)
         if unknown:

@@ -229,9 +229,11 @@ class SearchBar(QWidget):
         self.place_box.setMinimumContentsLength(12)
         self.place_box.setToolTip("Only files made in this city, region or country")
         self.place_box.addItem(ANY_PLACE)
-        self.place_box.lineEdit().setPlaceholderText(ANY_PLACE)
+        place_edit = self.place_box.lineEdit()
+        assert place_edit is not None  # an editable combo box always has one
+        place_edit.setPlaceholderText(ANY_PLACE)
         self.place_box.activated.connect(lambda _i: self._on_when_where_edited())
-        self.place_box.lineEdit().editingFinished.connect(self._on_when_where_edited)
+        place_edit.editingFinished.connect(self._on_when_where_edited)
         row.addWidget(self.place_box)
         self.sort_box = QComboBox(self)
         for key, label in SORTS:
@@ -292,8 +294,9 @@ class SearchBar(QWidget):
             out["after"] = self.after_box.text().strip()
         if self.before_box.text().strip():
             out["before"] = self.before_box.text().strip()
-        if self.place():
-            out["place"] = self.place()
+        place = self.place()
+        if place:
+            out["place"] = place
         if self.sort_box.currentData() == "date":
             out["sort"] = "date"
         return out

@@ -179,8 +179,9 @@ def _exif_datetime(text: Any) -> datetime | None:
     m = re.match(r"(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2})(?::(\d{2}))?", s)
     if not m:
         return None
+    y, mo, d, h, mi, sec = (int(g or 0) for g in m.groups())
     try:
-        dt = datetime(*(int(g or 0) for g in m.groups()))  # type: ignore[misc]
+        dt = datetime(y, mo, d, h, mi, sec)
     except ValueError:
         return None
     return dt if _valid(dt) else None

@@ -137,9 +137,13 @@ def ensure_table(catalog: Catalog) -> None:
             # Rows left by files removed while no hook was registered (another process, an older
             # version): a reused file id must never inherit them.
             db.execute("DELETE FROM file_meta WHERE file_id NOT IN (SELECT id FROM files)")
+
         # A removed file's row goes with it; a changed file's row is stale (the analyzer redoes it).
-        catalog.on_remove(lambda ids, cat=catalog: forget(cat, ids))
-        catalog.on_reset(lambda ids, cat=catalog: forget(cat, ids))
+        def drop(ids: list[int], cat: Catalog = catalog) -> None:
+            forget(cat, ids)
+
+        catalog.on_remove(drop)
+        catalog.on_reset(drop)
         _ready[catalog] = True
 
 
@@ -378,7 +382,8 @@ def date_bounds(catalog: Catalog) -> tuple[str | None, str | None]:
     """The earliest and latest local capture time in the library (None, None when empty)."""
     rows = _read(
         catalog,
-        "SELECT MIN(m.local), MAX(m.local) FROM file_meta m JOIN files f ON f.id = m.file_id WHERE f.state = ?",
+        "SELECT MIN(m.local), MAX(m.local) FROM file_meta m JOIN files f ON f.id = m.file_id "
+        "WHERE f.state = ?",
         (INDEXED,),
     )
     return rows[0][0], rows[0][1]

@@ -110,7 +110,7 @@ def lexicon(data_dir: Path = DATA_DIR) -> Lexicon:
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+        import tomli as tomllib
 
     lx = Lexicon({}, {}, {}, {}, set(), set(), {}, {}, set(), set(), set(), set(), set())
     for path in sorted(data_dir.glob("dates_*.toml")):

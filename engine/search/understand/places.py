@@ -58,7 +58,7 @@ def aliases(data_dir: Path = DATA_DIR) -> Aliases:
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+        import tomli as tomllib
 
     cities: dict[str, str] = {}
     regions: dict[str, str] = {}

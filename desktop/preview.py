@@ -1,19 +1,20 @@
-"""The preview pane: the selected result large, with its path, date, size and score, and playback."""
+"""The preview pane: the selected result large, with its path, date, size, score and why it matched (the
+words read in the picture outlined on it), and playback."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QPainter, QPalette, QPixmap
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPalette, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import QFormLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from desktop import media_player, relevance
 from desktop.format import format_date, format_size
 from desktop.glyphs import draw_photo, draw_play, draw_wave
 from desktop.qt_compat import emit
-from desktop.result_model import thumb_request
+from desktop.result_model import reasons_text, thumb_request
 from desktop.thumbnails import ThumbnailLoader, ThumbRequest
 from engine.core.durations import format_duration
 
@@ -33,8 +34,16 @@ class ScaledImage(QWidget):
     def sizeHint(self) -> QSize:
         return QSize(420, 320)
 
+        #: Outlines to draw over the picture (words that matched), as corner points in [0, 1] of its
+        #: width and height.
+        self.boxes: list[list[tuple[float, float]]] = []
+
     def set_pixmap(self, pm: QPixmap | None, kind: str) -> None:
         self.pixmap, self.kind = pm, kind
+        self.update()
+
+    def set_boxes(self, boxes: list[list[tuple[float, float]]]) -> None:
+        self.boxes = boxes
         self.update()
 
     def paintEvent(self, _event: Any) -> None:
@@ -46,15 +55,49 @@ class ScaledImage(QWidget):
             size = self.pixmap.deviceIndependentSize()
             scale = min(area.width() / size.width(), area.height() / size.height())
             w, h = size.width() * scale, size.height() * scale
-            p.drawPixmap(
-                QRectF(area.center().x() - w / 2, area.center().y() - h / 2, w, h),
-                self.pixmap,
-                QRectF(self.pixmap.rect()),
-            )
+            target = QRectF(area.center().x() - w / 2, area.center().y() - h / 2, w, h)
+            p.drawPixmap(target, self.pixmap, QRectF(self.pixmap.rect()))
+            if self.boxes:  # the words that matched, outlined where they were read
+                p.setPen(QPen(QColor(255, 200, 0), 2.5))
+                p.setBrush(QColor(255, 200, 0, 40))
+                for box in self.boxes:
+                    pts = [QPointF(target.left() + x * w, target.top() + y * h) for x, y in box]
+                    p.drawPolygon(QPolygonF(pts))
         else:
             glyph = {"video": draw_play, "sound": draw_wave}.get(self.kind, draw_photo)
             glyph(p, area, self.palette().color(QPalette.ColorRole.PlaceholderText))
         p.end()
+
+
+def word_boxes(r: Any) -> list[list[tuple[float, float]]]:
+    """The boxes of the words that matched in ``r`` (its "text" reasons' ``box``, in the picture's
+    pixels), as fractions of the picture's size. The size is the reason's ``image_size`` or, for a
+    photo, read from the file's header (as shown: EXIF rotation applied); [] when neither is known."""
+    reasons = [x for x in getattr(r, "reasons", None) or [] if x.detail.get("box")]
+    if not reasons:
+        return []
+    out = []
+    for reason in reasons:
+        size = reason.detail.get("image_size") or (_photo_size(r.path) if r.kind == "photo" else None)
+        if not size or not size[0] or not size[1]:
+            continue
+        try:
+            out.append([(float(x) / size[0], float(y) / size[1]) for x, y in reason.detail["box"]])
+        except (TypeError, ValueError):  # a box in a shape this version does not know: not drawn
+            continue
+    return out
+
+
+def _photo_size(path: str) -> tuple[int, int] | None:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:  # reads the header only
+            w, h = im.size
+            rotated = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
+    return (h, w) if rotated else (w, h)
 
 
 class PreviewPane(QWidget):
@@ -77,7 +120,8 @@ class PreviewPane(QWidget):
         self.title = QLabel(self)
         self.title.setWordWrap(True)
         self.title.setStyleSheet("font-weight: bold; font-size: 12pt;")
-        self.fields = {name: QLabel(self) for name in ("Path", "Date", "Size", "Score", "Moment", "Length")}
+        names = ("Path", "Date", "Size", "Score", "Why", "Moment", "Length")
+        self.fields = {name: QLabel(self) for name in names}
         form = QFormLayout()
         for name, label in self.fields.items():
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -116,14 +160,19 @@ class PreviewPane(QWidget):
         self.fields["Date"].setText(format_date(r.mtime))
         self.fields["Size"].setText(format_size(r.size))
         self.fields["Score"].setText(relevance.score_details(r, mode))
+        why = reasons_text(r)
+        self.fields["Why"].setText(why)
         moment = format_duration(r.t) if r.kind == "video" and r.t is not None else ""
         self.fields["Moment"].setText(moment)
         self.fields["Length"].setText(format_duration(r.duration) if r.duration else "")
-        self._form.setRowVisible(4, bool(moment))
-        self._form.setRowVisible(5, bool(r.duration))
+        rows = list(self.fields)
+        self._form.setRowVisible(rows.index("Why"), bool(why))
+        self._form.setRowVisible(rows.index("Moment"), bool(moment))
+        self._form.setRowVisible(rows.index("Length"), bool(r.duration))
         self.play_button.setVisible(r.kind in ("video", "sound"))
         self.play_button.setText(self._play_label(r))
         self._load_image(r)
+        self.image.set_boxes(word_boxes(r))
 
     def _play_label(self, r: Any) -> str:
         if media_player.multimedia_available():

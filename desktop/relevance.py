@@ -1,4 +1,8 @@
-"""The score floor: when nothing is a good match, say so instead of showing a screen of noise.
+"""Good matches and the closest: when nothing is a good match, say so instead of showing a screen of noise.
+
+The engine judges its results itself (``Result.good``, from the query's own score distribution and
+exact words; see engine/search/cutoff.py and ranking.py): that verdict is used whenever a result has
+one. The floors below judge results that come without it.
 
 Text queries are ranked by the engine's ``Result.match``, a number in [0, 1] that puts photos, video
 moments (their text→image cosine, mapped by ``engine.search.api.match_from_cosine``) and sounds (their
@@ -35,6 +39,11 @@ def ranking_value(r: Any, mode: str) -> float:
 
 
 def is_good(r: Any, mode: str) -> bool:
+    """The engine's verdict when it gave one (``Result.good``: its adaptive cutoff, exact words in a
+    name or a picture), else the floor below."""
+    verdict = getattr(r, "good", None)
+    if verdict is not None:
+        return bool(verdict)
     if mode == TEXT:
         return ranking_value(r, mode) >= TEXT_MATCH_FLOOR
     return r.score >= EXAMPLE_FLOORS.get(r.kind, 0.0)

@@ -41,6 +41,24 @@ class Tile(NamedTuple):
     score: str
     badge: str
     name: str
+    #: Why it matched, short ("name: receipt", "text: OPEN 24 HOURS", "looks like"); "" if unknown.
+    reason: str = ""
+
+
+def reason_of(r: Any) -> str:
+    """A result's short reason (engine ``Result.reason``); "" for results without reasons."""
+    return str(getattr(r, "reason", "") or "")
+
+
+def reasons_text(r: Any) -> str:
+    """Every retriever's reason with its own score, one per line, for tooltips and the preview."""
+    lines = []
+    for reason in getattr(r, "reasons", None) or []:
+        z = reason.detail.get("z")
+        how = f"{reason.score:.3f}" + (f", {z:+.1f}σ over this query's usual score" if z is not None else "")
+        mark = "" if reason.good else " (weak)"
+        lines.append(f"{reason.short()} — {reason.retriever} #{reason.rank}, {how}{mark}")
+    return "\n".join(lines)
 
 
 class ResultModel(QAbstractListModel):
@@ -59,6 +77,8 @@ class ResultModel(QAbstractListModel):
     TimeRole = Qt.ItemDataRole.UserRole + 5
     #: The badge under a tile: the moment's time for a video, the duration for a sound.
     BadgeRole = Qt.ItemDataRole.UserRole + 6
+    #: Why it matched, short (see :func:`reason_of`).
+    ReasonRole = Qt.ItemDataRole.UserRole + 7
 
     def __init__(self, loader: ThumbnailLoader | None = None, parent: Any = None) -> None:
         super().__init__(parent)
@@ -122,7 +142,8 @@ class ResultModel(QAbstractListModel):
             tip = f"{r.path}\n{relevance.score_details(r, self.mode)}"
             if r.kind == "video" and r.t is not None:
                 tip += f" at {format_duration(r.t)}"
-            return tip
+            why = reasons_text(r)
+            return f"{tip}\n{why}" if why else tip
         if role == self.ResultRole:
             return r
         if role == self.ScoreRole:
@@ -133,6 +154,8 @@ class ResultModel(QAbstractListModel):
             return r.path
         if role == self.TimeRole:
             return r.t if r.kind == "video" else None
+        if role == self.ReasonRole:
+            return reason_of(r)
         if role == self.BadgeRole:
             if r.kind == "video" and r.t is not None:
                 return format_duration(r.t)
@@ -150,7 +173,12 @@ class ResultModel(QAbstractListModel):
             if badge:
                 badge = ("▶ " if r.kind == "video" else "♪ ") + badge
             t = self._tiles[row] = Tile(
-                None, r.kind, relevance.score_label(r, self.mode), badge, os.path.basename(r.path)
+                None,
+                r.kind,
+                relevance.score_label(r, self.mode),
+                badge,
+                os.path.basename(r.path),
+                reason_of(r),
             )
         pm = self._thumbnail(row)  # not kept in the tile: the loader's memory budget decides
         return t if pm is None else t._replace(pixmap=pm)

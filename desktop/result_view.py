@@ -2,8 +2,8 @@
 
 Tiles are all the same size (``uniformItemSizes``: the layout never asks a row for its size), so
 thousands of results lay out in milliseconds and scroll smoothly; the delegate paints the thumbnail
-when the model has it and a kind glyph while it loads. Each tile shows the score, and the moment
-(videos) or the duration (sounds).
+when the model has it and a kind glyph while it loads. Each tile shows the score, the moment (videos)
+or the duration (sounds), and under the name why it matched ("name: receipt", "looks like").
 """
 
 from __future__ import annotations
@@ -77,8 +77,15 @@ class TileDelegate(QStyledItemDelegate):
         )
         role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         p.setPen(pal.color(role))
-        name = p.fontMetrics().elidedText(tile.name, Qt.TextElideMode.ElideMiddle, int(text_rect.width()))
+        fm = p.fontMetrics()
+        name = fm.elidedText(tile.name, Qt.TextElideMode.ElideMiddle, int(text_rect.width()))
         p.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
+        if tile.reason:  # why it matched, dimmer, under the name
+            if not selected:
+                p.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
+            why = fm.elidedText(tile.reason, Qt.TextElideMode.ElideRight, int(text_rect.width()))
+            below = text_rect.adjusted(0, fm.height() + 1, 0, 0)
+            p.drawText(below, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, why)
         p.restore()
 
     def _placeholder(self, p: QPainter, area: QRectF, kind: str, pal: QPalette) -> QPixmap:
@@ -149,6 +156,7 @@ def _tile_from_roles(index: Index) -> Tile:
         str(index.data(ResultModel.ScoreRole) or ""),
         (("▶ " if kind == "video" else "♪ ") + badge) if badge else "",
         str(index.data(Qt.ItemDataRole.DisplayRole) or ""),
+        str(index.data(ResultModel.ReasonRole) or ""),
     )
 
 

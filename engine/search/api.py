@@ -35,17 +35,18 @@ def search_text(
     kinds: Sequence[str] | None = None,
     folder: str | None = None,
     only: Sequence[str] | None = None,
+    closest: int | None = None,
 ) -> list[Result]:
     """Photos, video moments, sounds and files by name matching ``text``, in one list: good matches
-    first, then a few of the closest (``Result.good`` tells which). ``only`` keeps to retriever groups
-    ("text", "visual", "names", "sounds").
+    first, then a few of the closest (``Result.good`` tells which; ``closest`` says how many at most).
+    ``only`` keeps to retriever groups ("text", "visual", "names", "sounds").
 
     Raises ModelMissingError when a needed model is not installed and nothing else matched (a library
     of sounds alone works without the image model; names work without any model).
     """
     if not text.strip():
         return []
-    return ranking.search(lib, text, limit=limit, kinds=kinds, folder=folder, only=only)
+    return ranking.search(lib, text, limit=limit, kinds=kinds, folder=folder, only=only, closest=closest)
 
 
 def _similar_results(lib: Library, found: list[Candidate]) -> list[Result]:

@@ -77,12 +77,13 @@ def fuse(lists: Sequence[tuple[Retriever, list[Candidate]]]) -> list[_Fused]:
     return sorted(fused.values(), key=lambda f: (not f.good, -f.score, f.file_id))
 
 
-def cut(fused: list[_Fused], limit: int) -> list[_Fused]:
-    """The good ones (up to ``limit``), then a few closest (see the module docstring)."""
+def cut(fused: list[_Fused], limit: int, closest: int | None = None) -> list[_Fused]:
+    """The good ones (up to ``limit``), then a few closest (``closest``, default: see the module
+    docstring), never more than ``limit`` in all."""
     good = [f for f in fused if f.good][:limit]
-    extra = CLOSEST_AFTER_GOOD if good else CLOSEST_IF_NONE
-    closest = [f for f in fused if not f.good][: max(0, min(extra, limit - len(good)))]
-    return good + closest
+    extra = closest if closest is not None else CLOSEST_AFTER_GOOD if good else CLOSEST_IF_NONE
+    rest = [f for f in fused if not f.good][: max(0, min(extra, limit - len(good)))]
+    return good + rest
 
 
 def _match(reason: Reason, candidate: Candidate) -> float:
@@ -127,12 +128,14 @@ def search(
     kinds: Sequence[str] | None = None,
     folder: str | None = None,
     only: Sequence[str] | None = None,
+    closest: int | None = None,
     retrievers: Sequence[Retriever] | None = None,
 ) -> list[Result]:
     """The one ranked list for a typed query: good matches first, then at most a few closest, each
     with ``good`` set and its ``reasons`` (one per retriever that found it, strongest first).
 
-    ``only`` restricts to retriever groups ("text", "visual", "names", "sounds"). Raises
+    ``only`` restricts to retriever groups ("text", "visual", "names", "sounds"); ``closest`` sets how
+    many not-good results may follow the good ones (default: a few). Raises
     ModelMissingError when a retriever's model is missing and nothing else was found.
     """
     if retrievers is None:
@@ -173,7 +176,7 @@ def search(
         fused = [f for f in fused if f.file_id not in drop]
     if missing is not None and not fused:
         raise missing
-    return to_results(lib, cut(fused, limit))
+    return to_results(lib, cut(fused, limit, closest))
 
 
 def to_results(lib: Library, fused: list[_Fused]) -> list[Result]:

@@ -14,8 +14,10 @@ class Reason:
 
     ``detail`` says what matched: ``{"name": "receipt", "where": "file"}`` or ``{"folder": "2019 Porto
     trip", "where": "folder"}`` (names), ``{"text": "OPEN 24 HOURS", "box": [[x, y], ...]}`` (words read
-    in a picture; the box in the picture's pixels), ``{"tags": ["Bark", "Dog"]}`` (sounds), ``{}`` for a
-    vector match. A ``"label"`` key overrides the short form.
+    in a picture: the box's corners in the pixels of the picture as shown, EXIF rotation applied, with
+    ``"image_size": [w, h]`` of those pixels when the picture is not a photo file the app can measure;
+    the app's preview outlines it), ``{"tags": ["Bark", "Dog"]}`` (sounds), ``{"z": 2.1}`` for a vector
+    match (how far above the query's usual score). A ``"label"`` key overrides the short form.
     """
 
     #: The retriever's name: "names", "text", "visual", "sounds", "similar", …

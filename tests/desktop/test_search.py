@@ -193,3 +193,72 @@ def test_a_missing_model_is_told_by_its_exception_not_its_words(qtbot: Any, wind
     qtbot.waitUntil(lambda: "The search failed" in window.message.label.text(), timeout=10_000)
     assert "the plug-in is not installed" in window.message.label.text()
     assert not window.message.button.isVisibleTo(window)
+
+
+def _judged(path: Path, fid: int, good: bool, reason: Any) -> Any:
+    return result_for(path, 0.9, fid, good=good, reasons=[reason])  # a high score: the floor would pass it
+
+
+def test_the_engines_verdict_splits_good_from_closest_and_tiles_say_why(
+    qtbot: Any, window: Any, photos: list[Path]
+) -> None:
+    from engine.search.results import Reason
+
+    svc = window.bridge.service
+    name = Reason("names", 1.05, {"name": "receipt", "where": "file"}, rank=1, good=True)
+    looks = [Reason("visual", 0.12, {"z": 0.4}, rank=i) for i in (1, 2, 3)]
+    svc.answers["receipt"] = [_judged(photos[0], 1, True, name)] + [
+        _judged(p, i + 2, False, looks[i]) for i, p in enumerate(photos[1:4])
+    ]
+    window.searches.floor_enabled = True  # as with real models
+    window.search_text("receipt")
+    qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
+    assert "1 matches for" in window.header.text() and "show 3 weaker" in window.header.text()
+    tile = window.model.tile(0)
+    assert tile.reason == "name: receipt"
+    assert "name: receipt — names #1" in window.model.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)
+    window.preview.show_result(window.model.result(0))
+    assert window.preview.fields["Why"].text().startswith("name: receipt")
+    window.show_weak()  # the closest, after the good one
+    assert window.model.rowCount() == 4 and window.model.tile(3).reason == "looks like"
+    window.view.grab()  # paints the tiles with their reasons without complaint
+
+
+def test_no_good_match_when_the_engine_says_so_whatever_the_scores(
+    qtbot: Any, window: Any, photos: list[Path]
+) -> None:
+    from engine.search.results import Reason
+
+    svc = window.bridge.service
+    svc.answers["qwzx"] = [_judged(p, i, False, Reason("visual", 0.9)) for i, p in enumerate(photos)]
+    window.searches.floor_enabled = True
+    window.search_text("qwzx")
+    qtbot.waitUntil(lambda: "No good match" in window.message.label.text(), timeout=10_000)
+    assert window.model.rowCount() == 0
+    window.message.button.click()  # "Show the closest 8 anyway"
+    assert window.model.rowCount() == len(photos)
+
+
+def test_with_test_models_every_closest_result_is_asked_for_and_shown(
+    qtbot: Any, window: Any, photos: list[Path]
+) -> None:
+    svc = window.bridge.service
+    svc.answers["sea"] = [result_for(p, 0.2, i, good=False) for i, p in enumerate(photos)]
+    assert not window.searches.floor_enabled
+    window.search_text("sea")
+    qtbot.waitUntil(lambda: window.model.rowCount() == len(photos), timeout=10_000)
+    call = next(c for c in svc.calls if c[0] == "search_text")
+    assert call[2]["closest"] == call[2]["limit"]  # not the engine's few closest
+
+
+def test_the_preview_outlines_the_words_that_matched(qtbot: Any, window: Any, photos: list[Path]) -> None:
+    from engine.search.results import Reason
+
+    box = [[64, 48], [320, 48], [320, 96], [64, 96]]
+    words = Reason("text", 0.9, {"text": "OPEN", "box": box}, good=True)
+    r = result_for(photos[0], 0.9, 1, good=True, reasons=[words])  # the photos are 640 x 480
+    window.preview.show_result(r)
+    assert window.preview.image.boxes == [[(0.1, 0.1), (0.5, 0.1), (0.5, 0.2), (0.1, 0.2)]]
+    window.preview.image.grab()
+    window.preview.show_result(result_for(photos[1], 0.9, 2))
+    assert window.preview.image.boxes == []

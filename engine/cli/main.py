@@ -532,8 +532,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--only",
         action="append",
-        choices=["text", "visual", "names", "sounds"],
-        help="only these finders: words read in pictures, looks, file/folder names, sound tags (repeatable)",
+        metavar="FINDER",
+        help="only this finder: text (words read in pictures), visual, names (file and folder names), "
+        "sounds, or another the engine lists when asked for a wrong one; repeatable",
     )
     query_opts(p)
     p.set_defaults(func=cmd_search)

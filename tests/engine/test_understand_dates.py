@@ -110,6 +110,13 @@ def test_without_a_library_weak_years_stay_words() -> None:
     assert q.understood == [("date", "July 2023")]
 
 
+def test_quoted_words_are_exact_text_never_dates() -> None:
+    q = parse_query('"summer 2021" poster', None)
+    assert q.text == "summer 2021 poster" and "date" not in q.filters
+    q = parse_query('"open" July 2023', None)
+    assert q.text == "open" and q.understood == [("date", "July 2023")]
+
+
 def test_filler_words_go_when_only_a_date_is_left() -> None:
     q = parse_query("photos from 2019", None)
     assert q.text == "" and q.words == [] and q.filters["date"]

@@ -75,9 +75,12 @@ def understand_text(
     text = q.text
     if not text:
         return
-    found = find_dates(text, today)
+    # Quoted phrases mean exact text ("Porto 2019" on a poster): nothing inside them is a date or place.
+    quoted = _spans_of(text, q.phrases)
+    found = [m for m in find_dates(text, today) if not _overlaps(m.span, quoted)]
     found = keep_weak(found, has_files) if has_files is not None else [m for m in found if not m.weak]
-    named = places.find(text, [m.span for m in found]) if places is not None and len(places) else []
+    taken = quoted + [m.span for m in found]
+    named = places.find(text, taken) if places is not None and len(places) else []
     if not found and not named:
         return
     fragments = q.filters.setdefault(FRAGMENTS, [])
@@ -96,6 +99,21 @@ def understand_text(
     if q.text and all(fold(w) in useless for w in q.text.split()):
         q.text = ""
         q.words = []
+
+
+def _spans_of(text: str, phrases: Sequence[str]) -> list[tuple[int, int]]:
+    spans = []
+    low = text.casefold()
+    for phrase in phrases:
+        start = low.find(phrase.casefold())
+        while start >= 0:
+            spans.append((start, start + len(phrase)))
+            start = low.find(phrase.casefold(), start + 1)
+    return spans
+
+
+def _overlaps(span: tuple[int, int], spans: Sequence[tuple[int, int]]) -> bool:
+    return any(span[0] < e and s < span[1] for s, e in spans)
 
 
 @dataclass

@@ -9,7 +9,7 @@ Rows:
   query per batch, one catalog transaction per batch);
 * ``runner``: the product path, run_pending_analyses(only="metadata") over a library whose files are
   indexed (one file per analyze call and per transaction, its state written per file);
-* ``gazetteer load``: reverse_geocoder's k-d tree built on first use, in a fresh process.
+* ``gazetteer load``: the GeoNames k-d tree (engine.media.places) built on first use, in a fresh process.
 
 Two photo sets: the photos in shared/assets/data as they are (they carry no EXIF: every file takes the
 mtime fallback), and the same photos rewritten with EXIF dates, offsets, camera and GPS positions

@@ -42,6 +42,9 @@ class AnalysisReport:
     cancelled: bool = False
     #: The whole ``limit`` was used (more may be pending).
     limited: bool = False
+    #: Analyzers whose stage ran out of files (none pending for them when it ended): a caller running
+    #: small batches can leave them out (``only``) until new files are indexed.
+    exhausted: set[str] = field(default_factory=set)
     seconds: float = 0.0
 
 
@@ -118,6 +121,7 @@ def run_pending_analyses(
         if count_totals:
             total = analyses.counts(lib.catalog, an.name, an.version, an.kinds)[analyses.PENDING]
             if total == 0:
+                report.exhausted.add(an.name)
                 continue
         prog = Progress(phase=an.label, total=total if left is None else min(total, left))
         left = _run_one(lib, an, prog, report, progress, cancel, left)
@@ -164,6 +168,7 @@ def _run_one(
                 lib.catalog, an.name, an.version, an.kinds, limit=max(page, step), after_id=after
             )
             if not rows:
+                report.exhausted.add(an.name)
                 break
             if progress and after == 0:
                 progress(prog)  # the stage starts (only once there is a file for it)

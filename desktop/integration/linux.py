@@ -35,6 +35,8 @@ from desktop.integration.thunar import ThunarItem, config_dirs_from_env
 MIME_TYPES = (
     "image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/bmp", "image/heif",
     "image/heic", "image/avif",
+    "image/x-canon-cr2", "image/x-canon-cr3", "image/x-nikon-nef", "image/x-sony-arw", "image/x-fuji-raf",
+    "image/x-olympus-orf", "image/x-panasonic-rw2", "image/x-adobe-dng",
     "video/mp4", "video/quicktime", "video/x-matroska", "video/webm", "video/x-msvideo", "video/mpeg",
     "video/mp2t", "video/3gpp", "video/x-ms-wmv", "video/x-flv", "video/ogg",
     "audio/x-wav", "audio/flac", "audio/ogg", "audio/x-vorbis+ogg", "audio/x-flac+ogg", "audio/x-opus+ogg",

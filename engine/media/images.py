@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.errors import DecodeError
+from engine.media.raw import is_raw, load_raw
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -70,11 +71,17 @@ def load_photo(path: str | os.PathLike[str], min_side: int = 256, *, max_side: i
     try:
         if p.stat().st_size == 0:
             raise DecodeError("empty file (0 bytes)")
-        with PILImage.open(p) as im:
+
+        def finish(im: Image, min_side: int = min_side) -> Image:
             if max_side is not None:
                 w, h = im.size
                 min_side = max(1, -(-max_side * min(w, h) // max(w, h, 1)))  # ceil: never under max_side
             return _decode(im, p, min_side)
+
+        if is_raw(p):  # camera RAW: its embedded preview (or a demosaic), through the same finish
+            return load_raw(p, min_side, finish)
+        with PILImage.open(p) as im:
+            return finish(im)
     except DecodeError:
         raise
     except PermissionError as exc:
@@ -138,6 +145,8 @@ def _decode(im: Image, path: Path, min_side: int) -> Image:
 
 
 def _orientation(im: Image) -> int:
+    if "lookalike_orientation" in im.info:  # a RAW's preview: the RAW file's orientation (engine.media.raw)
+        return int(im.info["lookalike_orientation"])
     try:
         return int(im.getexif().get(0x0112, 1))
     except (ValueError, TypeError, SyntaxError, OSError):  # a damaged EXIF block: leave it as it is
@@ -146,6 +155,8 @@ def _orientation(im: Image) -> int:
 
 def _orientation_from_info(im: Image) -> int:
     """The EXIF orientation without decoding the pixels (getexif() on a PNG may load the whole image)."""
+    if "lookalike_orientation" in im.info:
+        return int(im.info["lookalike_orientation"])
     raw = im.info.get("exif")
     if not raw:
         return 1

@@ -31,6 +31,9 @@ PHOTO_EXTS = {
     ".heif",
     ".avif",
 }
+#: Camera RAW formats, indexed as photos through their embedded preview (engine.media.raw).
+RAW_EXTS = frozenset({".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".dng"})
+PHOTO_EXTS |= RAW_EXTS
 VIDEO_EXTS = {
     ".mp4",
     ".m4v",

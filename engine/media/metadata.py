@@ -27,6 +27,7 @@ from typing import Any
 
 from engine.errors import DecodeError
 from engine.media.kinds import Kind
+from engine.media.raw import is_raw, raw_exif
 
 #: Where a capture time came from, most trusted first.
 SOURCE_EXIF = "exif"  # EXIF DateTimeOriginal (or Digitized / DateTime)
@@ -261,8 +262,11 @@ def read_photo_meta(path: str | os.PathLike[str], mtime: float | None = None) ->
     try:
         if mtime is None:
             mtime = p.stat().st_mtime
-        with Image.open(p) as im:
-            exif = im.getexif()
+        if is_raw(p):  # CR3 and RAF are no TIFF Pillow opens; raw_exif reads them all, never raises
+            exif = raw_exif(p) or Image.Exif()
+        else:
+            with Image.open(p) as im:
+                exif = im.getexif()
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise DecodeError(f"cannot read the photo's header: {exc}") from exc
     meta = mtime_meta(mtime)

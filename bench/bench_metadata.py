@@ -16,7 +16,8 @@ mtime fallback), and the same photos rewritten with EXIF dates, offsets, camera 
 spread over Europe (every file goes through the gazetteer).
 
 Queries: parse_query over a fixed mix of dates, places, Spanish and plain words, with and without a
-library whose places the parser matches.
+library whose places the parser matches. Filters: the file_meta queries behind a date or place filter,
+the place list and the year histogram over a synthetic catalog (``--library-rows``, default 100k).
 
     python bench/bench_metadata.py [--photos 937] [--workdir DIR]
 
@@ -210,10 +211,64 @@ def parser_cost(home: Path | None) -> tuple[float, float]:
     return bare, with_lib
 
 
+def filter_costs(home: Path, n: int) -> dict[str, float]:
+    """ms per query of the date/place filters and the place list over a synthetic library of ``n`` files
+    (dates over 10 years, 200 cities in 20 countries)."""
+    from engine.media.metadata import MediaMeta
+    from engine.media.places import Place
+    from engine.storage import metadata as sm
+    from engine.storage.catalog import Catalog
+
+    c = Catalog(home / "catalog.sqlite")
+    try:
+        ids = c.add_many([(f"/lib/{i // 1000}/{i}.jpg", 1, 1.0, "photo") for i in range(n)])
+        c.set_state(ids, "indexed")
+        rows = []
+        for k, fid in enumerate(ids):
+            local = f"{2015 + k % 10}-{1 + k % 12:02d}-{1 + k % 28:02d}T12:00:00"
+            city = k % 200
+            rows.append(
+                (
+                    fid,
+                    MediaMeta(local=local, time_source="exif"),
+                    Place(f"City{city}", f"Region{city // 5}", f"C{city // 10}", f"Country{city // 10}"),
+                )
+            )
+        for i in range(0, len(rows), 5000):
+            sm.put_many(c, rows[i : i + 5000])
+        cases = {
+            "year": sm.Filter(ranges=(("2019-01-01T00:00:00", "2020-01-01T00:00:00"),)),
+            "month": sm.Filter(ranges=(("2019-07-01T00:00:00", "2019-08-01T00:00:00"),)),
+            "city": sm.Filter(places=((sm.CITY, "City7", "C0"),)),
+            "country+year": sm.Filter(
+                ranges=(("2019-01-01T00:00:00", "2020-01-01T00:00:00"),), places=((sm.COUNTRY, "C3", "C3"),)
+            ),
+        }
+        out: dict[str, float] = {}
+        for name, f in cases.items():
+            sm.matching(c, f)
+            t = time.perf_counter()
+            for _ in range(5):
+                sm.matching(c, f)
+            out[f"matching_{name}_ms"] = round((time.perf_counter() - t) / 5 * 1e3, 2)
+        t = time.perf_counter()
+        sm.places(c)
+        out["places_ms"] = round((time.perf_counter() - t) * 1e3, 2)
+        t = time.perf_counter()
+        sm.histogram(c, "year")
+        out["histogram_year_ms"] = round((time.perf_counter() - t) * 1e3, 2)
+        return out
+    finally:
+        c.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=int, default=937)
     ap.add_argument("--workdir", type=Path)
+    ap.add_argument(
+        "--library-rows", type=int, default=100_000, help="synthetic library for the filter costs"
+    )
     args = ap.parse_args()
     if not ASSETS.is_dir():
         sys.exit(f"no photo set at {ASSETS}")
@@ -244,6 +299,9 @@ def main() -> None:
     res["parse_us_with_library"] = round(with_lib, 1)
     print(f"gazetteer load (fresh process, import + k-d tree): {res['gazetteer_load_s']} s")
     print(f"parse_query per query: {bare:.0f} µs without a library, {with_lib:.0f} µs with its places")
+    costs = filter_costs(Path(tempfile.mkdtemp(dir=work)), args.library_rows)
+    res[f"filters_{args.library_rows}"] = costs
+    print(f"filters over {args.library_rows} files (ms): " + ", ".join(f"{k} {v}" for k, v in costs.items()))
     res["load_after"] = load_avg()
     print(f"load average after: {res['load_after']}")
     if not args.workdir:

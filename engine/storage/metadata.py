@@ -259,6 +259,9 @@ class Filter:
         return not self.ranges and not self.places
 
 
+# The queries below say CROSS JOIN: it makes SQLite walk file_meta first, through its date or place
+# index, and look each file up by id; left to itself it scans every indexed file through files_state
+# (13-30 ms at 100k files, bench/bench_metadata.py).
 def _where(f: Filter) -> tuple[str, list[Any]]:
     clauses, args = ["f.state = ?"], [INDEXED]
     if f.ranges:
@@ -308,7 +311,7 @@ def matching(
     where, args = _where(f)
     order = "DESC" if newest_first else "ASC"
     sql = (
-        f"SELECT m.file_id FROM file_meta m JOIN files f ON f.id = m.file_id WHERE {where} "
+        f"SELECT m.file_id FROM file_meta m CROSS JOIN files f ON f.id = m.file_id WHERE {where} "
         f"ORDER BY m.local {order}, m.file_id"
     )
     if limit is not None:
@@ -318,7 +321,7 @@ def matching(
 
 def count_matching(catalog: Catalog, f: Filter) -> int:
     where, args = _where(f)
-    sql = f"SELECT COUNT(*) FROM file_meta m JOIN files f ON f.id = m.file_id WHERE {where}"
+    sql = f"SELECT COUNT(*) FROM file_meta m CROSS JOIN files f ON f.id = m.file_id WHERE {where}"
     return int(_read(catalog, sql, args)[0][0])
 
 

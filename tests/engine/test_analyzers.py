@@ -19,7 +19,15 @@ import pytest
 from engine.core.progress import Progress
 from engine.errors import DecodeError, ModelMissingError
 from engine.indexing.analysis import analysis_counts, has_pending_analyses, run_pending_analyses
-from engine.indexing.analyzers import Analyzer, Inputs, all_analyzers, analyzers_for, register, unregister
+from engine.indexing.analyzers import (
+    Analyzer,
+    Inputs,
+    all_analyzers,
+    analyzers_for,
+    register,
+    slow_analyzers,
+    unregister,
+)
 from engine.indexing.analyzers.embeddings import PHOTO_EMBEDDING, SOUND_EMBEDDING, VIDEO_EMBEDDING
 from engine.library import Library
 from engine.storage import analyses
@@ -557,8 +565,28 @@ def test_status_json_shows_each_analyzer(
     from tests.media import make_library
 
     make_library(tmp_path / "pics", 3)
-    assert main(["index", "--json", str(tmp_path / "pics")]) == 0
-    capsys.readouterr()
+    assert main(["index", "--json", "--fast", str(tmp_path / "pics")]) == 0
+    assert json.loads(capsys.readouterr().out)["analyses"] is None  # --fast: embeddings only
+    assert main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["analyzers"]["photo_embedding"] == {"done": 3, "pending": 0, "failed": 0}
+    slow = [a.name for a in slow_analyzers() if a.name in status["analyzers"] and "photo" in a.kinds]
+    waiting = set(status["analyzers_not_ready"])
+    assert all(status["analyzers"][n]["pending"] == 3 for n in slow)  # left for later
+
+    ByteCount.seen = []
+    register(ByteCount())
+    try:
+        assert main(["index", "--json"]) == 0
+        summary = json.loads(capsys.readouterr().out)
+    finally:
+        unregister("test_bytes")
+    assert summary["indexed"] == 0 and summary["analyses"]["by_analyzer"]["test_bytes"] == {
+        "done": 3,
+        "failed": 0,
+    }
+    assert len(ByteCount.seen) == 3 and not summary["analyses"]["cancelled"]
+    assert set(summary["analyses"]["waiting"]) <= waiting
     assert main(["status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["analyzers"]["photo_embedding"] == {"done": 3, "pending": 0, "failed": 0}

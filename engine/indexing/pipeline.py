@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -114,18 +115,25 @@ def index_pending(
     cancel: CancelFn | None = None,
     workers: int | None = None,
     limit: int | None = None,
+    rows: Sequence[cat.FileRow] | None = None,
+    flush: Callable[[], None] | None = None,
 ) -> IndexReport:
-    """Index every pending row of the catalog. Returns a report; never raises for a bad file.
+    """Index every pending row of the catalog (at most ``limit``). Returns a report; never raises for a
+    bad file.
 
     ``cancel()`` is checked between files: on cancel, finished files stay indexed and the rest stay
     pending for the next run. Files whose model is not installed stay pending and are listed in
-    ``report.waiting`` with the command that installs the model.
+    ``report.waiting`` with the command that installs the model. ``rows``: index these pending rows
+    instead (the service passes the batch it chose: fresh files first, none waiting for a model).
+    ``flush``: what seals the store's writes (default ``lib.store.flush``; the service passes its own,
+    which holds flushes to one per FLUSH_EVERY_S across its batches).
     """
     cancel = cancel or never
     started = time.monotonic()
     report = IndexReport()
     requeue_outdated_embeddings(lib)
-    rows = lib.catalog.in_state(cat.PENDING, limit=limit)
+    rows = list(rows)[:limit] if rows is not None else lib.catalog.in_state(cat.PENDING, limit=limit)
+    flush = flush or (lambda: lib.store.flush())  # not lib.store.flush: that opens the store now
     runnable: list[tuple[cat.FileRow, Preparer]] = []
     for row in rows:
         missing = [m for m in _required_models(lib, row.kind) if not lib.model_ready(m)]
@@ -178,7 +186,7 @@ def index_pending(
                 _write_batch(lib, batch, report, prog)
                 batch, batch_images = [], 0
                 if time.monotonic() - last_flush > FLUSH_EVERY_S:
-                    lib.store.flush()
+                    flush()
                     last_flush = time.monotonic()
             if progress:
                 progress(prog)
@@ -189,7 +197,7 @@ def index_pending(
                 break
         if batch:
             _write_batch(lib, batch, report, prog)
-    lib.store.flush()
+    flush()
     if progress:
         prog.phase = "cancelled" if report.cancelled else "done"
         progress(prog)

@@ -18,10 +18,8 @@ import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from engine.media.metadata import MediaMeta
-from engine.media.places import Place
 from engine.storage.catalog import INDEXED, Catalog
 
 #: Bumped when the table's meaning changes; rows of an older version are redone by the analyzer.
@@ -59,12 +57,46 @@ _COLS = (
 )
 
 CITY, REGION, COUNTRY = "city", "region", "country"
+
+
+class MetaLike(Protocol):
+    """What :func:`put_many` stores of a file's metadata (engine.media.metadata.MediaMeta has it; storage
+    sits beside media in the layers, so it names the shape, not the class)."""
+
+    utc: float | None
+    local: str | None
+    offset_min: int | None
+    time_source: str
+    make: str | None
+    model: str | None
+    lat: float | None
+    lon: float | None
+    title: str | None
+    artist: str | None
+
+    @property
+    def camera(self) -> str | None: ...
+
+
+class PlaceLike(Protocol):
+    """What :func:`put_many` stores of a place (engine.media.places.Place has it)."""
+
+    @property
+    def city(self) -> str | None: ...
+    @property
+    def region(self) -> str | None: ...
+    @property
+    def cc(self) -> str | None: ...
+    @property
+    def country(self) -> str | None: ...
+
+
 _LEVEL_COLUMN = {CITY: "city", REGION: "region", COUNTRY: "cc"}
 
 
 @dataclass
 class MetaRow:
-    """One file's stored metadata (see :class:`engine.media.metadata.MediaMeta`) with its place."""
+    """One file's stored metadata (what engine.media.metadata.MediaMeta read) with its place names."""
 
     file_id: int
     utc: float | None
@@ -84,10 +116,10 @@ class MetaRow:
     artist: str | None
 
     @property
-    def place(self) -> Place | None:
-        if not (self.city or self.region or self.cc):
-            return None
-        return Place(self.city, self.region, self.cc, self.country)
+    def place_label(self) -> str | None:
+        """'Porto, Portugal': the most specific name with its country (None without a place)."""
+        parts = [p for p in (self.city or self.region, self.country) if p]
+        return ", ".join(dict.fromkeys(parts)) or None
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -159,7 +191,7 @@ def _bump(catalog: Catalog) -> None:
 # -- writes -------------------------------------------------------------------------------------------
 
 
-def put_many(catalog: Catalog, items: Iterable[tuple[int, MediaMeta, Place | None]]) -> int:
+def put_many(catalog: Catalog, items: Iterable[tuple[int, MetaLike, PlaceLike | None]]) -> int:
     """Store (file_id, metadata, place) rows in one transaction, replacing earlier rows. Returns how many."""
     ensure_table(catalog)
     rows = [
@@ -194,7 +226,7 @@ def put_many(catalog: Catalog, items: Iterable[tuple[int, MediaMeta, Place | Non
     return len(rows)
 
 
-def put(catalog: Catalog, file_id: int, meta: MediaMeta, place: Place | None) -> None:
+def put(catalog: Catalog, file_id: int, meta: MetaLike, place: PlaceLike | None) -> None:
     put_many(catalog, [(file_id, meta, place)])
 
 

@@ -50,11 +50,11 @@ def metadata_reason(row: sm.MetaRow, score: float = 0.0) -> Reason:
         detail["date"] = row.local
         day = row.local[:10]
         parts.append(f"modified {day}" if row.time_source == "mtime" else f"taken {day}")
-    place = row.place
+    place = row.place_label
     if place is not None:
-        detail["place"] = place.label()
-        detail.update({"city": place.city, "region": place.region, "country": place.country, "cc": place.cc})
-        parts.append(f"in {place.label()}")
+        detail["place"] = place
+        detail.update({"city": row.city, "region": row.region, "country": row.country, "cc": row.cc})
+        parts.append(f"in {place}")
     if row.camera:
         detail["camera"] = row.camera
         parts.append(f"with {row.camera}")

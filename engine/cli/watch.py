@@ -35,6 +35,8 @@ def format_progress(p: ServiceProgress, width: int = 0) -> str:
     ``width`` > 0 trims the line to that many characters (the current file's name goes first).
     """
     parts = [p.state]
+    if p.state == "analyzing" and p.stage:  # the slower analyzers, behind the embeddings
+        parts.append(f"{p.stage} {p.stage_done:,}/{p.stage_total:,}")
     if p.queued:
         parts.append(f"{p.queued:,} queued")
     if p.done:

@@ -22,6 +22,7 @@ from engine.storage.settings import LOCK_FILE, Settings
 
 if TYPE_CHECKING:
     from engine.models.base import AudioEncoder, ImageTextEncoder, TextEncoder
+    from engine.models.speech import WhisperTranscriber
     from engine.storage.store import VectorStore
 
 log = logging.getLogger(__name__)
@@ -259,6 +260,22 @@ class Library:
                 folder = registry.require(self.settings.models_dir, model_id)
                 self._encoders[model_id] = MiniLMEncoder.load(folder, device=self._device())
             return self._encoders[model_id]
+
+    def speech_model(self) -> WhisperTranscriber:
+        """The Whisper model for speech (engine.models.speech); raises ModelMissingError when it is not
+        installed. Loaded only when a file has speech: files without any never pay for it."""
+        model_id = self.settings.speech_model
+        key = f"speech:{model_id}"
+        with self._enc_lock:
+            if key not in self._encoders:
+                from engine.models.device import inference_threads
+                from engine.models.speech import WhisperTranscriber
+
+                folder = registry.require(self.settings.models_dir, model_id)
+                self._encoders[key] = WhisperTranscriber(
+                    folder, model_id, device=self._onnx_device(), threads=inference_threads()
+                )
+            return self._encoders[key]
 
     def unload_models(self) -> None:
         """Drop the loaded encoders (they reload on demand); frees their memory when idle."""

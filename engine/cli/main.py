@@ -393,7 +393,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def _models_check(args: argparse.Namespace) -> int:
-    from engine.models.check import check_models
+    from engine.cli.models_check import check_models
 
     with _open_library(args) as lib:
         checks = check_models(lib, args.ids or None)
@@ -480,6 +480,18 @@ def cmd_models(args: argparse.Namespace) -> int:
 # -- parser -----------------------------------------------------------------------------------------
 
 
+VERBOSE_HELP = "show the libraries' own messages and progress bars (they are in the library's lookalike.log)"
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    """Libraries' messages to the log file in the data folder, ours on the terminal (engine.core.logs)."""
+    from engine.core.logs import setup_logging
+    from engine.storage.settings import data_dir
+
+    home = args.home.expanduser() if args.home is not None else data_dir()
+    setup_logging(home, verbose=bool(getattr(args, "verbose", False)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="lookalike",
@@ -493,6 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="library data folder (default: $LOOKALIKE_HOME or the platform's data dir)",
     )
+    ap.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("index", help="add folders to the library and index them")
@@ -578,6 +591,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--from", dest="src", type=Path, required=True, help="folder with <model_id>/ subfolders")
     m.add_argument("ids", nargs="*", help="only these model ids")
     p.set_defaults(func=cmd_models)
+    for command in sub.choices.values():
+        # `lookalike index DIR -v` as well as `lookalike -v index DIR` (SUPPRESS: no default that would
+        # overwrite the global flag).
+        command.add_argument(
+            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP
+        )
     return ap
 
 
@@ -587,6 +606,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    _setup_logging(args)
     try:
         return int(args.func(args))
     except LookalikeError as exc:

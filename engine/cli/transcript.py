@@ -77,7 +77,7 @@ def transcribe_file(lib: Any, path: Path) -> list[Any]:
     if why is not None and "turned off" not in why:
         raise LookalikeError(f"Cannot transcribe: {why}")
     # Not transcribed yet: the analyzer's steps on this one file, nothing stored.
-    from engine.indexing.analyzers.speech import WINDOW_S, speech_model
+    from engine.indexing.analyzers.speech import WINDOW_S
     from engine.media.audio import iter_audio_chunks
     from engine.models.speech import SAMPLE_RATE, detect_speech
 
@@ -87,7 +87,7 @@ def transcribe_file(lib: Any, path: Path) -> list[Any]:
     for window in iter_audio_chunks(path, sr=SAMPLE_RATE, chunk_s=WINDOW_S):
         regions = detect_speech(window)
         if regions:
-            language, segs = speech_model(lib).transcribe(window, regions, language=language)
+            language, segs = lib.speech_model().transcribe(window, regions, language=language)
             for s in segs:
                 out.append(
                     transcripts.SpokenSegment(0, len(out), offset + s.start, offset + s.end, s.text, language)

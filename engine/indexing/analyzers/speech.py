@@ -65,7 +65,7 @@ class SpeechAnalyzer(Analyzer):
                     return  # cancelled: the runner leaves the file pending
                 regions = detect_speech(window)
                 if regions:
-                    whisper = speech_model(lib)
+                    whisper = lib.speech_model()
                     language, segs = whisper.transcribe(window, regions, language=language)
                     for s in segs:
                         spoken.append(
@@ -97,23 +97,6 @@ class SpeechAnalyzer(Analyzer):
                 vectors=np.asarray(vectors, dtype=np.float32),
             )
         transcripts.replace(lib.catalog, row.id, spoken)
-
-
-def speech_model(lib: Library):  # type: ignore[no-untyped-def]
-    """The library's Whisper model, loaded once (kept with the other encoders, unloaded with them)."""
-    from engine.models import registry
-    from engine.models.device import inference_threads
-    from engine.models.speech import WhisperTranscriber
-
-    model_id = lib.settings.speech_model
-    key = f"speech:{model_id}"
-    with lib._enc_lock:
-        if key not in lib._encoders:
-            folder = registry.require(lib.settings.models_dir, model_id)
-            lib._encoders[key] = WhisperTranscriber(
-                folder, model_id, device=lib._onnx_device(), threads=inference_threads()
-            )
-        return lib._encoders[key]
 
 
 SPEECH = register(SpeechAnalyzer())

@@ -115,10 +115,9 @@ def _probe_text(lib: Library) -> tuple[list[str], str]:
 
 
 def _probe_speech(lib: Library) -> tuple[list[str], str]:
-    from engine.indexing.analyzers.speech import speech_model
     from engine.models.speech import SAMPLE_RATE
 
-    model = speech_model(lib)
+    model = lib.speech_model()
     audio = np.zeros(SAMPLE_RATE, dtype=np.float32)
     model.transcribe(audio, [(0.0, 1.0)], language="en")
     return [], "1 s of audio transcribed"

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 _STOP = "a an and are at be by for from in into is it of on or the to with without my our your this that"
 STOP_WORDS = frozenset(f"{_STOP} photo photos picture pictures image images video videos clip clips".split())
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)  # letters and digits: "_" splits words, as in names
-_FTS_LIMIT = 5000
+#: Files one term's name query returns at most (a word in 1000s of names is no help past the first).
+_FTS_LIMIT = 2000
 
 
 def content_terms(query: ParsedQuery) -> list[tuple[str, bool]]:
@@ -97,63 +98,80 @@ class NamesRetriever(Retriever):
         if not terms:
             return []
         folders = folder_index(lib)
-        # Per file: the terms it matched, and what matched each (a word of its name, or a folder).
-        matched: dict[int, dict[int, tuple[str, str]]] = {}
-        for ti, (term, phrase) in enumerate(terms):
-            prefix = not phrase and _prefix_ok(term, last=ti == len(query.words) - 1)
-            expr = _fts_expr(term, phrase, prefix)
+        # Per file, as bit masks over the terms: which it matched at all, which in its own name; and the
+        # first folder that matched (for the reason). Masks keep this cheap when a word is in 1000s.
+        found: dict[int, int] = {}
+        in_name: dict[int, int] = {}
+        via_folder: dict[int, str] = {}
+        last = sum(not ph for _, ph in terms) - 1  # the last loose word may be half typed
+        prefixes = [not ph and _prefix_ok(t, last=i == last) for i, (t, ph) in enumerate(terms)]
+        exprs = [_fts_expr(t, ph, pre) for (t, ph), pre in zip(terms, prefixes, strict=True)]
+        for ti, ((term, phrase), prefix, expr) in enumerate(zip(terms, prefixes, exprs, strict=True)):
+            bit = 1 << ti
             if expr is None:
                 continue
-            for fid in self._stems(lib, expr):
-                matched.setdefault(fid, {})[ti] = ("file", term)
+            for fid in self._stems(lib, expr, _FTS_LIMIT):
+                found[fid] = found.get(fid, 0) | bit
+                in_name[fid] = in_name.get(fid, 0) | bit
             for path, base in folders.matching(term, phrase=phrase, prefix=prefix):
-                for fid in lib.catalog.ids_under(path):
-                    matched.setdefault(fid, {}).setdefault(ti, ("folder", base))
-        if not matched:
+                for fid in folders.files.get(path, ()):
+                    found[fid] = found.get(fid, 0) | bit
+                    via_folder.setdefault(fid, base)
+        if len(terms) > 1 and all(exprs):
+            # Files with every term in their own name, found whole even when single terms hit more
+            # files than one term's query returns.
+            every = (1 << len(terms)) - 1
+            for fid in self._stems(lib, " AND ".join(f"({e})" for e in exprs), 8 * limit):
+                found[fid] = found.get(fid, 0) | every
+                in_name[fid] = every
+        if not found:
             return []
-        ranked = sorted(
-            matched.items(),
-            key=lambda kv: (-len(kv[1]), -sum(w == "file" for w, _ in kv[1].values()), kv[0]),
-        )
+
+        # Files matching more terms first, then more of them in the file's own name. Bucketed by the
+        # number of terms, so only the buckets the answer needs are sorted (a word may be in 1000s).
+        buckets: list[list[int]] = [[] for _ in range(len(terms) + 1)]
+        for fid, mask in found.items():
+            buckets[mask.bit_count()].append(fid)
         out: list[Candidate] = []
-        for start in range(0, len(ranked), max(4 * limit, 200)):
-            chunk = ranked[start : start + max(4 * limit, 200)]
-            rows = lib.catalog.get_many(fid for fid, _ in chunk)
-            for fid, hits in chunk:
-                row = rows.get(fid)
-                if row is None or row.state != cat.INDEXED or (kinds and row.kind not in kinds):
-                    continue
-                if not in_folder(row.path, folder):
-                    continue
-                if query.allowed is not None and fid not in query.allowed:
-                    continue
-                out.append(self._candidate(row, hits, terms))
-                if len(out) >= limit:
-                    return out
+        step = max(4 * limit, 200)
+        for bucket in reversed(buckets):
+            bucket.sort(key=lambda fid: (-in_name.get(fid, 0).bit_count(), fid))
+            for start in range(0, len(bucket), step):
+                chunk = bucket[start : start + step]
+                rows = lib.catalog.get_many(chunk)
+                for fid in chunk:
+                    row = rows.get(fid)
+                    if row is None or row.state != cat.INDEXED or (kinds and row.kind not in kinds):
+                        continue
+                    if not in_folder(row.path, folder):
+                        continue
+                    if query.allowed is not None and fid not in query.allowed:
+                        continue
+                    mask, name_mask = found[fid], in_name.get(fid, 0)
+                    out.append(self._candidate(row, terms, mask, name_mask, via_folder.get(fid)))
+                    if len(out) >= limit:
+                        return out
         return out
 
     def _candidate(
-        self, row: cat.FileRow, hits: dict[int, tuple[str, str]], terms: list[tuple[str, bool]]
+        self, row: cat.FileRow, terms: list[tuple[str, bool]], mask: int, name_mask: int, folder: str | None
     ) -> Candidate:
-        share = len(hits) / len(terms)
-        in_name = [ti for ti, (where, _) in hits.items() if where == "file"]
-        score = share + (0.05 if in_name else 0.0)
-        good = len(hits) == len(terms)
-        if in_name:
+        share = mask.bit_count() / len(terms)
+        score = share + (0.05 if name_mask else 0.0)
+        good = mask.bit_count() == len(terms)
+        if name_mask:
             tokens = _stem_tokens(row.path)
-            parts = [term_in_tokens(*terms[ti], True, tokens) or terms[ti][0] for ti in sorted(in_name)]
+            hits = [ti for ti in range(len(terms)) if name_mask >> ti & 1]
+            parts = [term_in_tokens(*terms[ti], True, tokens) or terms[ti][0] for ti in hits]
             detail = {"name": " ".join(parts), "where": "file"}
         else:
-            first = hits[min(hits)]
-            detail = {"folder": first[1], "where": "folder"}
+            detail = {"folder": folder or "", "where": "folder"}
         return Candidate(row.id, score, None, [], [Reason(self.name, score, detail, good=good)], good)
 
     @staticmethod
-    def _stems(lib: Library, expr: str) -> list[int]:
+    def _stems(lib: Library, expr: str, limit: int) -> list[int]:
         try:
-            rows = lib.catalog.query(
-                "SELECT rowid FROM names WHERE names MATCH ? LIMIT ?", (expr, _FTS_LIMIT)
-            )
+            rows = lib.catalog.query("SELECT rowid FROM names WHERE names MATCH ? LIMIT ?", (expr, limit))
         except sqlite3.OperationalError:  # an FTS syntax the folding did not foresee: no name hits
             return []
         return [int(r[0]) for r in rows]

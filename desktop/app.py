@@ -91,6 +91,9 @@ def run_app(argv: Sequence[str]) -> int:
     home = data_dir()
     if ipc.forward_to_running_app(request, home=home):
         return 0
+    from engine.core.logs import setup_logging
+
+    setup_logging(home)  # the libraries' messages go to lookalike.log, not a terminal nobody reads
     if _display_missing():
         print(
             "lookalike: no display to open the window on (DISPLAY / WAYLAND_DISPLAY are not set); "

@@ -52,13 +52,12 @@ import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from engine.errors import LibraryBusyError, StoreError
+from engine.storage.milvus_lite import BUSY_MESSAGE, NativeLite, engine_name
+
+__all__ = ["BUSY_MESSAGE", "Hit", "VectorStore", "vector_id"]
 
 log = logging.getLogger(__name__)
 
-BUSY_MESSAGE = (
-    "This library is open in another Lookalike process (the app or a lookalike command). "
-    "Close it and try again."
-)
 
 #: Lite flushes on its own only at 128 MiB; unflushed rows cost ~15 ms per 1,000 on every search.
 AUTO_FLUSH_ROWS = 2_000
@@ -69,6 +68,11 @@ NLIST = 128
 #: 0.72 / 0.86 / 0.95 / 1.0 at nprobe 16 / 32 / 64 / 128, for 15.7 / 15.9 / 17.3 / 28 ms a search;
 #: Lite's per-row Python work dominates until the scan is exhaustive.
 NPROBE_MIN = 64
+#: Native Lite (2.5.x): exact FLAT search up to this many rows in a collection, IVF_FLAT beyond. FLAT costs
+#: about 0.06 us per row and dimension here (6 ms at 100k x 256-d, equal to numpy brute force).
+NATIVE_FLAT_MAX_ROWS = 1_000_000
+#: Native Lite's IVF: cells per index (about 4 sqrt(rows), rounded to a power of two) and cells probed.
+NATIVE_NPROBE = 64
 #: Milvus' largest accepted top-k.
 MAX_TOPK = 16_384
 
@@ -115,6 +119,8 @@ class _Collection:
     # A server (2.3.5 measured) gives an expression delete no timestamp, so a Session read may not
     # see it yet: the next read after a delete waits for the server's clock (Strong) instead.
     strong_read: bool = False
+    index_type: str = "IVF_FLAT"
+    rows: int = 0  # native Lite: rows at the last index check
 
 
 class VectorStore:
@@ -128,13 +134,18 @@ class VectorStore:
         endpoint: str,
         lite_server: _LiteServer | None = None,
         lite_path: Path | None = None,
+        native: NativeLite | None = None,
     ) -> None:
         self._client = client
         self._is_lite = is_lite
         self._endpoint = endpoint
         self._lite_server = lite_server  # None for a server, or for Lite started by pymilvus' launcher
         self._lite_path = lite_path
+        #: The native Milvus Lite (2.5.x) server of this store, when that is the engine.
+        self._native = native
         self._write_lock = threading.RLock()
+        # Held by searches and by an index swap (native Lite), so no search sees a released collection.
+        self._swap_lock = threading.RLock()
         self._collections: dict[str, _Collection] = {}
         self._closed = False
         self._native_group_by = True if is_lite else _server_groups(client)
@@ -169,6 +180,8 @@ class VectorStore:
 
     @classmethod
     def _open_lite(cls, path: Path) -> VectorStore:
+        if engine_name() == "lite2":
+            return cls._open_native(path)
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -210,6 +223,110 @@ class VectorStore:
             raise
         return store
 
+    @classmethod
+    def _open_native(cls, path: Path) -> VectorStore:
+        """Milvus Lite 2.5.x: our own ``milvus`` process on a private Unix socket (storage.milvus_lite);
+        a 3.2.x database found in ``path`` is copied in first (see :meth:`_migrate_lite3`)."""
+        native = NativeLite.start(path)
+        try:
+            client = MilvusClient(uri=native.uri, timeout=CONNECT_TIMEOUT_S)
+            store = cls(client, is_lite=True, endpoint=native.uri, lite_path=path, native=native)
+        except Exception as err:  # MilvusException, grpc.RpcError, ...: never leave the server running
+            native.stop()
+            raise StoreError(f"Could not connect to Milvus Lite in {path}: {_reason(err)}") from err
+        atexit.register(store.close)
+        try:
+            from engine.storage.milvus_lite import has_lite3_data
+
+            if has_lite3_data(path):
+                store._migrate_lite3(path)
+        except BaseException:
+            with contextlib.suppress(StoreError):
+                store.close()
+            raise
+        return store
+
+    def _migrate_lite3(self, path: Path, *, sample: int = 256) -> None:
+        """Copy every collection of the 3.2.x database in ``path`` into this (2.5.x) store, check it, then
+        move the old files aside (``lite3-before-upgrade/``); nothing is embedded again.
+
+        Checked per collection: the row count equals the old live rows, and for a sample of rows the
+        stored vector's cosine to the old one is 1 and a search for it finds it first. A copy that was
+        cut short (a kill) is dropped and made again on the next open, since the old files move aside
+        only after every check passed.
+
+        Raises:
+            StoreError: the old files cannot be read, or the copy does not match them (the old files
+                stay where they are).
+        """
+        from engine.storage.milvus_lite import lite3_collections, read_lite3_collection, set_lite3_aside
+
+        names = lite3_collections(path)
+        log.info("moving %d vector collection(s) from Milvus Lite 3.2 in %s", len(names), path)
+        rng = np.random.default_rng(0)
+        for name in names:
+            old = read_lite3_collection(path, name)
+            self.drop_collection(name)  # a copy cut short by a kill, if any
+            self.ensure_collection(name, old.dim)
+            keep = np.linalg.norm(old.vectors, axis=1) > 0
+            if not keep.all():  # never accepted by upsert(); 3.2 had no such check for other writers
+                log.warning("%s: leaving out %d zero vectors", name, int((~keep).sum()))
+            for start in range(0, len(old.ids), 20_000):
+                sl = slice(start, start + 20_000)
+                k = keep[sl]
+                self.upsert(
+                    name,
+                    old.ids[sl][k],
+                    old.file_ids[sl][k],
+                    old.ts[sl][k],
+                    old.kinds[sl][k],
+                    old.vectors[sl][k],
+                )
+            self.flush()
+            want = int(keep.sum())
+            got = self.count(name)
+            if got != want:
+                raise StoreError(
+                    f"Copying vector collection '{name}' from Milvus Lite 3.2 gave {got} rows instead of "
+                    f"{want}; the old files are kept in {path}."
+                )
+            live = np.flatnonzero(keep)
+            pick = rng.choice(live, size=min(sample, len(live)), replace=False) if len(live) else live
+            self._check_copy(name, old.file_ids[pick], old.ts[pick], old.vectors[pick], path)
+            log.info("copied %d vectors of %s from Milvus Lite 3.2", got, name)
+        try:
+            aside = set_lite3_aside(path)
+        except OSError as err:
+            raise StoreError(f"Could not move the old Milvus Lite 3.2 files in {path} aside: {err}") from err
+        log.info("the Milvus Lite 3.2 files are kept in %s (safe to delete)", aside)
+
+    def _check_copy(
+        self, name: str, file_ids: np.ndarray, ts: np.ndarray, vectors: np.ndarray, path: Path
+    ) -> None:
+        """Each sampled old vector is stored unchanged (cosine 1) and is its own best search hit."""
+        if not len(file_ids):
+            return
+        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        got_ids, got_vecs = self.get_vectors_many(name, sorted({int(f) for f in file_ids}))
+        by_file: dict[int, np.ndarray] = {}
+        for f, v in zip(got_ids.tolist(), got_vecs, strict=True):
+            by_file.setdefault(int(f), []).append(v)  # type: ignore[attr-defined]
+        worst = 1.0
+        for f, u in zip(file_ids.tolist(), unit, strict=True):
+            mine = np.asarray(by_file.get(int(f), []), dtype=np.float32).reshape(-1, unit.shape[1])
+            if not len(mine):
+                worst = -1.0
+                break
+            mine = mine / np.linalg.norm(mine, axis=1, keepdims=True)
+            worst = min(worst, float((mine @ u).max()))
+        hits = self.search(name, unit, 1)
+        found = all(h and h[0].score > 0.999 for h in hits)
+        if worst < 0.9999 or not found:
+            raise StoreError(
+                f"Copying vector collection '{name}' from Milvus Lite 3.2 changed its vectors (lowest "
+                f"cosine {worst:.5f}, all found: {found}); the old files are kept in {path}."
+            )
+
     def close(self) -> None:
         """Flush (Lite), close the connection and, for Lite, stop its server and free the LOCK.
 
@@ -225,13 +342,17 @@ class VectorStore:
             self._closed = True
             atexit.unregister(self.close)
             try:
-                if self._is_lite:
+                # The native engine has every write in its SQLite file already, and keeps collections
+                # loaded across restarts (measured): nothing to flush or release.
+                if self._is_lite and self._native is None:
                     for name in self._collections:
                         self._call("flush", name, self._client.flush, name, timeout=_LOAD_TIMEOUT_S)
                         self._call("release", name, self._client.release_collection, name)
             finally:
                 self._client.close()
-                if self._is_lite:
+                if self._native is not None:
+                    self._native.stop()
+                elif self._is_lite:
                     _stop_lite(self._lite_server, self._lite_path)
 
     def __enter__(self) -> VectorStore:
@@ -247,8 +368,16 @@ class VectorStore:
 
     @property
     def endpoint(self) -> str:
-        """The gRPC address the client talks to (for Lite, our own loopback server)."""
+        """The gRPC address the client talks to (for Lite 3.2, our own loopback server; for the native
+        Lite 2.5, ``unix:<socket>``)."""
         return self._endpoint
+
+    @property
+    def engine(self) -> str:
+        """The engine: "lite2" (native Milvus Lite 2.5), "lite3" (pure-Python Milvus Lite 3.2) or "server"."""
+        if not self._is_lite:
+            return "server"
+        return "lite2" if self._native is not None else "lite3"
 
     # ── collections ─────────────────────────────────────────────────────────────────────────
 
@@ -330,6 +459,8 @@ class VectorStore:
         have = int(fields["vector"].get("params", {}).get("dim", 0))
         if dim is not None and have != dim:
             raise StoreError(_dim_mismatch(name, have, dim))
+        if self._native is not None:
+            return self._attach_native(name, have)
         if "vector" not in self._call("list indexes", name, c.list_indexes, name):
             params = c.prepare_index_params()
             params.add_index(
@@ -343,6 +474,51 @@ class VectorStore:
         self._load(name)
         info = self._collections[name] = _Collection(dim=have, nlist=int(index.get("nlist", NLIST)))
         return info
+
+    def _attach_native(self, name: str, dim: int) -> _Collection:
+        """Native Lite: give the collection the index its size calls for (:func:`native_index`), load it."""
+        c = self._client
+        if "vector" in self._call("list indexes", name, c.list_indexes, name):
+            index = self._call("describe index", name, c.describe_index, name, "vector")
+            kind, nlist = str(index.get("index_type", "")).upper(), int(index.get("nlist", 0) or 0)
+        else:
+            kind, nlist = "", 0
+        if not kind:
+            kind, nlist = native_index(0)
+            self._create_index(name, kind, nlist)
+        self._call("load", name, c.load_collection, name, timeout=_LOAD_TIMEOUT_S)
+        info = self._collections[name] = _Collection(dim=dim, nlist=nlist or 1, index_type=kind)
+        info.rows = self.count(name)
+        self._fit_index(name, info)
+        return info
+
+    def _create_index(self, name: str, kind: str, nlist: int) -> None:
+        params = self._client.prepare_index_params()
+        params.add_index(
+            field_name="vector",
+            index_type=kind,
+            metric_type="COSINE",
+            params={"nlist": nlist} if kind == "IVF_FLAT" else {},
+        )
+        self._call("index", name, self._client.create_index, name, params, sync=False)
+
+    def _fit_index(self, name: str, info: _Collection) -> None:
+        """Native Lite: swap the index when the collection has grown (or shrunk) past what it suits.
+
+        Exact FLAT while it is the fastest, IVF_FLAT beyond (``native_index``); a swap rebuilds the index
+        from the stored vectors (release, drop, create, load), so searches wait for it under the write
+        lock; it happens once as a library crosses the size, with hysteresis against flapping."""
+        kind, nlist = native_index(info.rows, current=info.index_type)
+        if kind == info.index_type and (kind == "FLAT" or nlist == info.nlist):
+            return
+        log.info("vector collection %s: %d rows, index %s -> %s", name, info.rows, info.index_type, kind)
+        c = self._client
+        with self._swap_lock:
+            self._call("release", name, c.release_collection, name)
+            self._call("drop index", name, c.drop_index, name, "vector")
+            self._create_index(name, kind, nlist)
+            self._call("load", name, c.load_collection, name, timeout=_LOAD_TIMEOUT_S)
+            info.index_type, info.nlist = kind, nlist or 1
 
     def _load(self, name: str) -> None:
         try:
@@ -366,7 +542,7 @@ class VectorStore:
         self._call("load", name, self._client.load_collection, name, timeout=_LOAD_TIMEOUT_S)
 
     def _index_sidecars(self, name: str) -> list[Path]:
-        if not self._is_lite or self._lite_path is None:
+        if not self._is_lite or self._lite_path is None or self._native is not None:
             return []
         root = self._lite_path / "collections" / name / "partitions"
         return sorted(root.glob("*/indexes/*.idx")) + sorted(root.glob("*/indexes/*.sidx"))
@@ -469,11 +645,14 @@ class VectorStore:
                 if info.unflushed:
                     self._call("flush", name, self._client.flush, name, timeout=_LOAD_TIMEOUT_S)
                     info.unflushed = 0
+                    if self._native is not None:
+                        info.rows = self.count(name)
+                        self._fit_index(name, info)
 
     def _written(self, name: str, rows: int) -> None:
         info = self._collections[name]
         info.unflushed += rows
-        if self._is_lite and info.unflushed > AUTO_FLUSH_ROWS:
+        if self._is_lite and self._native is None and info.unflushed > AUTO_FLUSH_ROWS:
             self._call("flush", name, self._client.flush, name, timeout=_LOAD_TIMEOUT_S)
             info.unflushed = 0
 
@@ -563,22 +742,28 @@ class VectorStore:
         # segment (nlist clamped to its row count, ~1 row per cell) still yields `limit` rows; probe
         # all of them under a filter, which may leave the nearest cells with no matching row.
         fetch = limit * 10 if group else limit  # Lite's own group_by over-fetch
-        nprobe = info.nlist if filtered else min(info.nlist, max(NPROBE_MIN, fetch))
+        if self._native is not None and info.index_type == "FLAT":
+            params: dict[str, Any] = {}
+        elif self._native is not None:
+            params = {"nprobe": info.nlist if filtered else min(info.nlist, max(NATIVE_NPROBE, fetch))}
+        else:
+            params = {"nprobe": info.nlist if filtered else min(info.nlist, max(NPROBE_MIN, fetch))}
         extra: dict[str, Any] = {"group_by_field": "file_id"} if group else {}
-        res = self._read(
-            "search",
-            name,
-            info,
-            self._client.search,
-            name,
-            data=list(q),
-            limit=limit,
-            filter=expr,
-            output_fields=_HIT_FIELDS,
-            search_params={"metric_type": "COSINE", "params": {"nprobe": nprobe}},
-            timeout=_RPC_TIMEOUT_S,
-            **extra,
-        )
+        with self._swap_lock if self._native is not None else contextlib.nullcontext():
+            res = self._read(
+                "search",
+                name,
+                info,
+                self._client.search,
+                name,
+                data=list(q),
+                limit=limit,
+                filter=expr,
+                output_fields=_HIT_FIELDS,
+                search_params={"metric_type": "COSINE", "params": params},
+                timeout=_RPC_TIMEOUT_S,
+                **extra,
+            )
         return [
             [
                 Hit(int(h["id"]), int(h["entity"]["file_id"]), float(h["entity"]["t"]), float(h["distance"]))
@@ -741,6 +926,17 @@ def _quiet_lite_iterator() -> None:
         logger.addFilter(_NoSessionTsWarning())
 
 
+def native_index(rows: int, *, current: str = "") -> tuple[str, int]:
+    """``(index type, nlist)`` for a native Lite collection of ``rows`` rows: FLAT (exact) up to
+    :data:`NATIVE_FLAT_MAX_ROWS`, IVF_FLAT beyond. A collection already on IVF stays there down to 80 %
+    of the limit, so one that hovers around it is not rebuilt back and forth."""
+    limit = NATIVE_FLAT_MAX_ROWS * (0.8 if current == "IVF_FLAT" else 1.0)
+    if rows <= limit:
+        return "FLAT", 0
+    nlist = 1 << max(7, min(14, round(np.log2(4 * np.sqrt(max(rows, 1))))))
+    return "IVF_FLAT", nlist
+
+
 def _dim_mismatch(name: str, have: int, want: int) -> str:
     return (
         f"Vector collection '{name}' holds {have}-d vectors but the model makes {want}-d ones; "
@@ -831,6 +1027,10 @@ class _LiteServer:
         from milvus_lite.db import MilvusLite
         from milvus_lite.exceptions import DataDirLockedError
         from pymilvus.grpc_gen import milvus_pb2_grpc
+
+        from engine.core.logs import quiet_faiss_training
+
+        quiet_faiss_training()  # faiss prints "WARNING clustering ..." for every small segment
 
         try:
             db = MilvusLite(str(path))

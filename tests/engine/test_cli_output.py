@@ -66,3 +66,43 @@ def test_index_and_status_print_no_raw_escapes(
             assert "\x1b" not in stream and "\x07" not in stream and "\x9b" not in stream
     assert "not-a-photo\\x1b[31m.jpg" in outs[0].out  # the failed file is named, escaped
     assert "not-a-photo\\x1b[31m.jpg" in outs[1].out
+
+
+NOISE = ("Please consider to run pre-processing", "WARNING clustering", "Loading weights")
+
+
+def test_index_and_search_show_only_lookalikes_own_messages(tmp_path: Path, home: Path) -> None:
+    """Fresh machine, new user: ONNX Runtime's quantizer, faiss and transformers printed on the terminal."""
+    import subprocess
+    import sys
+
+    from tests.media import make_library
+
+    lib = make_library(tmp_path / "lib", 4)[0].parent
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, LOOKALIKE_HOME=str(home), PYTHONPATH=str(repo))
+    env.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        code = "import sys; from engine.cli.main import main; sys.exit(main(sys.argv[1:]))"
+        return subprocess.run(
+            [sys.executable, "-c", code, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=repo,
+        )
+
+    index, search = run("index", str(lib)), run("search", "a dog")
+    for p in (index, search):
+        assert p.returncode == 0, p.stderr
+        for noise in NOISE:
+            assert noise not in p.stdout + p.stderr, (noise, p.stderr)
+    assert "Indexed 4 files" in index.stdout
+    log = (home / "lookalike.log").read_text()
+    assert "Please consider to run pre-processing" in log  # kept, in the log file
+    assert (home / "lookalike.log").stat().st_mode & 0o077 == 0
+    assert "faiss" not in index.stderr + search.stderr
+    verbose = run("search", "a cat", "-v")
+    assert verbose.returncode == 0 and "INFO faiss.loader" in verbose.stderr  # -v shows the libraries

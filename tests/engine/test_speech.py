@@ -271,7 +271,11 @@ def test_what_was_said_is_found_by_words_and_by_meaning(
     top = hits[0]
     assert Path(top["path"]).name == "interview.wav"
     assert top["t"] == pytest.approx(12.0)
-    assert any("Tokyo" in json.dumps(r) for r in top["reasons"])
+    said = next(r for r in top["reasons"] if r["retriever"] == "said")
+    assert "Tokyo" in said["detail"]["said"]
+    # The words around the moment come along, for the preview.
+    assert said["detail"]["before"].startswith("Thanks for coming in")
+    assert said["detail"]["after"].startswith("The budget")
 
     # A paraphrase, no word in common with the segment but its meaning.
     hits = cli_json(capsys, "search", "when we talked about travelling to Japan", "-n", "5")

@@ -31,7 +31,28 @@ _KINDS = frozenset({Kind.SOUND.value, Kind.VIDEO.value})
 
 
 def _detail(seg: SpokenSegment) -> dict:
-    return {"said": seg.text, "start": seg.start, "end": seg.end, "label": f"said: {_clip(seg.text)}"}
+    return {
+        "said": seg.text,
+        "seq": seg.seq,
+        "start": seg.start,
+        "end": seg.end,
+        "label": f"said: {_clip(seg.text)}",
+    }
+
+
+def _add_context(lib: Library, found: list[Candidate]) -> None:
+    """The segments just before and after each matched one, so the preview can show the words around
+    the moment (one catalog query for the page)."""
+    from engine.storage import transcripts
+
+    said = [(c, r) for c in found for r in c.reasons if "said" in r.detail]
+    keys = [(c.file_id, r.detail["seq"] + d) for c, r in said for d in (-1, 1)]
+    near = transcripts.segments(lib.catalog, keys)
+    for c, r in said:
+        before = near.get((c.file_id, r.detail["seq"] - 1))
+        after = near.get((c.file_id, r.detail["seq"] + 1))
+        r.detail["before"] = before.text if before else ""
+        r.detail["after"] = after.text if after else ""
 
 
 def _clip(text: str, n: int = 60) -> str:
@@ -85,6 +106,7 @@ class SaidRetriever(Retriever):
                 out[seg.file_id] = Candidate(seg.file_id, h.score, seg.start, [], [reason], True)
             elif len(c.moments) < 5:
                 c.moments.append((seg.start, h.score))
+        _add_context(lib, list(out.values()))
         return list(out.values())
 
     def having(self, lib: Library, terms: Sequence[str], file_ids: Collection[int]) -> set[int]:
@@ -139,4 +161,5 @@ class SaidMeaningRetriever(Retriever):
                 out[h.file_id] = Candidate(h.file_id, score, seg.start, [], [reason], good)
             elif len(c.moments) < 5:
                 c.moments.append((seg.start, score))
+        _add_context(lib, list(out.values()))
         return list(out.values())

@@ -442,7 +442,8 @@ def cmd_models(args: argparse.Namespace) -> int:
                 print(f"{r['id']:<34} {r['role']:<10} {mark:<24} {size}  {r['title']}")
         return 0
     if args.models_cmd == "download":
-        ids = args.ids or settings.model_ids()
+        # The speech model too while speech is on (it is optional: indexing never waits for it).
+        ids = args.ids or settings.model_ids() + ([settings.speech_model] if settings.speech else [])
         for model_id in ids:
             bar: Any = None
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWidget
 
 from desktop.qt_compat import emit
 
 ICONS = {"date": "📅", "place": "📍", "text": "🔎"}
+#: Shown instead where no installed font has the emoji (a bare Linux desktop draws empty boxes).
+WORDS = {"date": "when:", "place": "where:", "text": "words:"}
 _STYLE = (
     "QToolButton { border: 1px solid palette(mid); border-radius: 10px; padding: 1px 8px; }"
     "QToolButton:hover { background: palette(midlight); }"
@@ -29,7 +32,10 @@ class Chip(QToolButton):
         super().__init__(parent)
         self.kind, self.label, self.fragment = kind, label, fragment
         shown = f'"{label}"' if kind == "text" else label
-        self.setText(f"{ICONS.get(kind, '')} {shown}  ✕".strip())
+        icon = ICONS.get(kind, "")
+        if icon and not QFontMetrics(self.font()).inFontUcs4(ord(icon)):
+            icon = WORDS.get(kind, "")
+        self.setText(f"{icon} {shown}  ✕".strip())
         where = "typed" if fragment else "from the filters"
         self.setToolTip(f"Remove this ({where}) from the search")
         self.setStyleSheet(_STYLE)
@@ -63,6 +69,7 @@ class QueryChips(QWidget):
         something else was understood: a plain query needs no explanation."""
         for chip in self._chips:
             self._layout.removeWidget(chip)
+            chip.hide()  # at once: deleteLater waits for the event loop
             chip.deleteLater()
         self._chips = []
         self.note.setVisible(False)
@@ -95,6 +102,10 @@ class QueryChips(QWidget):
     def labels(self) -> list[str]:
         """The chips as shown (for tests and accessibility)."""
         return [c.text() for c in self._chips]
+
+    def parts(self) -> list[tuple[str, str]]:
+        """(kind, label) of each chip, whatever icon the fonts allow."""
+        return [(c.kind, c.label) for c in self._chips]
 
     def chip(self, label: str) -> Chip | None:
         return next((c for c in self._chips if c.label == label), None)

@@ -40,17 +40,17 @@ def test_place_and_date_in_the_box_with_chips(
     save_exif_photo(pics / "nowhere.jpg", 4)
     w = make_window(home, real_service)
     w.menus.add_folder(str(pics))
-    qtbot.waitUntil(lambda: settled(w, 4), timeout=120_000)
+    qtbot.waitUntil(lambda: settled(w, 4), timeout=240_000)  # indexing + analyzers, on shared cores
     bar = w.search_bar
     # A place alone lists its photos by date, newest first; the chip says how it was understood.
     qtbot.keyClicks(bar.field, "Porto")
     qtbot.waitUntil(lambda: names(w) == ["porto_jul.jpg", "porto_mar.jpg"], timeout=30_000)
-    assert bar.chips.labels() == ["📍 Porto  ✕"]
+    assert bar.chips.parts() == [("place", "Porto")]
     # Spanish, with a month and words: the chips show all three parts.
     bar.field.clear()
     qtbot.keyClicks(bar.field, "playa en Oporto julio 2023")
     qtbot.waitUntil(lambda: names(w) == ["porto_jul.jpg"], timeout=30_000)
-    assert bar.chips.labels() == ["📅 julio 2023  ✕", "📍 Porto  ✕", '🔎 "playa"  ✕']
+    assert bar.chips.parts() == [("date", "julio 2023"), ("place", "Porto"), ("text", "playa")]
     # Removing the date chip takes its words out of the box and searches again.
     bar.chips.chip("julio 2023").click()
     assert bar.field.text() == "playa en Oporto"
@@ -66,7 +66,7 @@ def test_place_and_date_in_the_box_with_chips(
     bar.place_box.setCurrentText("Austria")
     bar.place_box.lineEdit().editingFinished.emit()
     qtbot.waitUntil(lambda: names(w) == ["vienna.jpg"], timeout=30_000)
-    assert "📍 Austria  ✕" in bar.chips.labels()
+    assert ("place", "Austria") in bar.chips.parts()
     # A date and place that match nothing say so.
     bar.after_box.clear()
     bar.after_box.editingFinished.emit()

@@ -34,6 +34,21 @@ _verbose = False
 _configured_handlers: list[logging.Handler] = []
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler on whatever ``sys.stderr`` is when a record comes (a test harness swaps it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 class _OwnOnly(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return record.name.split(".")[0] in OWN_LOGGERS
@@ -68,7 +83,7 @@ def setup_logging(home: Path | None, *, verbose: bool = False) -> Path | None:
     _configured_handlers.clear()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
 
-    term = logging.StreamHandler(sys.stderr)
+    term = _Stderr()
     term.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s" if verbose else "%(message)s"))
     term.setLevel(logging.INFO if verbose else logging.WARNING)
     if not verbose:

@@ -34,13 +34,13 @@ _verbose = False
 _configured_handlers: list[logging.Handler] = []
 
 
-class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+class _Stderr(logging.StreamHandler):
     """A handler on whatever ``sys.stderr`` is when a record comes (a test harness swaps it)."""
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

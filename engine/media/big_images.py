@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from PIL.Image import Image
-    from PIL.ImageFile import ImageFile
 
 #: Size of one full-resolution strip (at Pillow's 4 bytes a pixel).
 STRIP_BYTES = 16 * 1024 * 1024
@@ -177,7 +176,7 @@ def _stored_zlib(data: bytes) -> bytes:
     return b"".join(parts)
 
 
-def png_in_strips(im: ImageFile, path: Path, factor: int, to_rgb: Callable[[Image], Image]) -> Image | None:
+def png_in_strips(im: Image, path: Path, factor: int, to_rgb: Callable[[Image], Image]) -> Image | None:
     """A PNG decoded strip by strip and reduced by ``factor`` to RGB, or None when this PNG cannot be
     (interlaced, animated, 16-bit, or a layout Pillow reports differently): the caller decodes it whole.
 
@@ -187,9 +186,10 @@ def png_in_strips(im: ImageFile, path: Path, factor: int, to_rgb: Callable[[Imag
 
     if im.format != "PNG" or im.info.get("interlace") or getattr(im, "is_animated", False):
         return None
-    if len(im.tile) != 1 or im.tile[0][0] != "zip":
+    tiles = getattr(im, "tile", [])  # an opened file's decoding plan (Pillow's ImageFile)
+    if len(tiles) != 1 or tiles[0][0] != "zip":
         return None
-    rawmode = im.tile[0][3]
+    rawmode = tiles[0][3]
     if not isinstance(rawmode, str) or rawmode not in _PNG_BITS:
         return None
     w, h = im.size

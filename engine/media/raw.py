@@ -97,11 +97,11 @@ def _from_preview(thumb: Any, flip: int, min_side: int, decode: Any) -> Image | 
             im.info["lookalike_orientation"] = _FLIP_TO_ORIENTATION.get(flip, 1)
         return decode(im, min_side)
     if thumb.format == rawpy.ThumbFormat.BITMAP:
-        im = PILImage.fromarray(thumb.data, "RGB")
-        if min(im.size) < min_side:
+        bitmap = PILImage.fromarray(thumb.data, "RGB")
+        if min(bitmap.size) < min_side:
             return None
-        im.info["lookalike_orientation"] = _FLIP_TO_ORIENTATION.get(flip, 1)
-        return decode(im, min_side)
+        bitmap.info["lookalike_orientation"] = _FLIP_TO_ORIENTATION.get(flip, 1)
+        return decode(bitmap, min_side)
     return None
 
 

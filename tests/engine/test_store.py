@@ -1,7 +1,11 @@
 """VectorStore against Milvus Lite and, marked ``milvus_server``, a real Milvus 2.3.5 server.
 
-The behaviour tests run on both backends through the ``backend`` fixture; the Lite-only facts
-(process lock, index sidecars, flush policy, the token in front of Lite's gRPC port) follow.
+The behaviour tests run on both backends through the ``backend`` fixture; the Lite facts follow: those
+of both Lite engines (process lock, reopening), then those of the installed one only, since a venv holds
+one milvus-lite: the native 2.5.x (private Unix socket, durability under SIGKILL, no server left behind,
+index per size, the upgrade of a 3.2 library) or the pure-Python 3.2.x (index sidecars, flush policy,
+the token in front of its gRPC port). CI runs the 2.5.x ones on Linux; the 3.2.x ones run wherever
+3.2 is installed (Windows, or a second venv: see docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,12 +29,17 @@ import numpy as np
 import pytest
 
 from engine.errors import LibraryBusyError, StoreError
+from engine.storage import milvus_lite
 from engine.storage import store as store_mod
 from engine.storage.store import AUTO_FLUSH_ROWS, BUSY_MESSAGE, Hit, VectorStore, vector_id
 from testkit import milvus_server
 
 REPO = Path(__file__).resolve().parents[2]
 DIM = 16
+ENGINE = milvus_lite.engine_name()
+lite3_only = pytest.mark.skipif(ENGINE != "lite3", reason="a Milvus Lite 3.2 fact (2.5 installed)")
+lite2_only = pytest.mark.skipif(ENGINE != "lite2", reason="a Milvus Lite 2.5 fact (3.2 installed)")
+LEGACY = Path(__file__).resolve().parent / "legacy" / "lite3_2_2"
 
 
 # ── fixtures ────────────────────────────────────────────────────────────────────────────────
@@ -394,6 +404,7 @@ def test_reopen_in_a_new_process_finds_the_data_loaded(lite: Backend) -> None:
     assert score == pytest.approx(1.0, abs=1e-4)
 
 
+@lite3_only
 def test_rows_in_the_log_after_a_kill_are_flushed_on_open(lite: Backend) -> None:
     proc = run_py(f"""
         import os, numpy as np
@@ -414,6 +425,7 @@ def test_rows_in_the_log_after_a_kill_are_flushed_on_open(lite: Backend) -> None
         assert s.count("images") == 100
 
 
+@lite3_only
 def test_more_than_auto_flush_rows_unflushed_triggers_a_flush(lite: Backend) -> None:
     data = lite.lite_path / "collections" / "images" / "partitions"
     rng = np.random.default_rng(13)
@@ -427,6 +439,7 @@ def test_more_than_auto_flush_rows_unflushed_triggers_a_flush(lite: Backend) -> 
         assert s.count("images") == 3 * n
 
 
+@lite3_only
 def test_truncated_index_sidecars_are_rebuilt(lite: Backend, caplog: pytest.LogCaptureFixture) -> None:
     vecs, rows = photos(np.random.default_rng(14), 300)
     with lite.open() as s:
@@ -474,6 +487,7 @@ def test_library_open_in_another_process_is_busy(lite: Backend) -> None:
         assert s.is_lite
 
 
+@lite3_only
 def test_lite_port_refuses_calls_without_our_token(lite: Backend) -> None:
     import grpc
     from pymilvus import MilvusClient, MilvusException
@@ -494,6 +508,7 @@ def test_lite_port_refuses_calls_without_our_token(lite: Backend) -> None:
         assert s.count("images") == 0  # and our own client gets through
 
 
+@lite3_only
 def test_falls_back_to_plain_lite_when_internals_move(
     lite: Backend, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -510,3 +525,218 @@ def test_falls_back_to_plain_lite_when_internals_move(
     monkeypatch.undo()
     with lite.open() as s:  # the fallback server let go of the database on close
         assert s.count("images") == 10
+
+
+# ── Milvus Lite 2.5 (native) facts ──────────────────────────────────────────────────────────
+
+
+def _server_pid(lite: Backend) -> int:
+    return int((lite.lite_path / milvus_lite.PID_NAME).read_text())
+
+
+def _gone(pid: int, wait_s: float = 30.0) -> bool:
+    """Whether process ``pid`` has ended (polled up to ``wait_s``: a liveness check, not a timing one)."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return True
+        try:  # a zombie of ours counts as ended
+            if Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z":
+                return True
+        except OSError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@lite2_only
+def test_native_socket_is_private_and_goes_with_the_store(lite: Backend) -> None:
+    with lite.open() as s:
+        assert s.engine == "lite2" and s.endpoint.startswith("unix:")
+        sock = Path(s.endpoint.removeprefix("unix:"))
+        assert sock.parent == lite.lite_path and sock.is_socket()
+        assert lite.lite_path.stat().st_mode & 0o777 == 0o700  # nobody else may even reach the socket
+        assert sock.stat().st_mode & 0o777 == 0o600
+        pid = _server_pid(lite)
+    assert not sock.exists()
+    assert _gone(pid)
+
+
+@lite2_only
+def test_native_socket_of_a_deep_folder_is_in_a_private_temp_folder(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60) / "vectors"  # longer than a socket address may be
+    with VectorStore.open("", lite_path=deep) as s:
+        sock = Path(s.endpoint.removeprefix("unix:"))
+        assert not sock.is_relative_to(deep) and len(str(sock)) <= 100
+        assert sock.parent.stat().st_mode & 0o777 == 0o700
+        s.ensure_collection("images", DIM)
+        assert s.count("images") == 0
+    assert not sock.parent.exists()
+
+
+@lite2_only
+def test_native_second_open_in_the_same_process_is_busy(lite: Backend) -> None:
+    with lite.open():
+        with pytest.raises(LibraryBusyError) as err:
+            lite.open()
+        assert str(err.value) == BUSY_MESSAGE
+    with lite.open() as s:
+        assert s.is_lite
+
+
+@lite2_only
+def test_native_sigkill_loses_no_acknowledged_write_and_leaves_no_server(lite: Backend) -> None:
+    proc = run_py(f"""
+        import os, signal, numpy as np
+        from pathlib import Path
+        from engine.storage.store import VectorStore
+        s = VectorStore.open("", lite_path=Path({str(lite.lite_path)!r}))
+        s.ensure_collection("images", {DIM})
+        v = np.random.default_rng(0).standard_normal((300, {DIM})).astype(np.float32)
+        s.upsert("images", range(300), range(300), [0.0] * 300, [0] * 300, v)
+        s.delete_files("images", [1, 2])
+        s.upsert("images", [5], [5], [7.5], [1], v[9:10])
+        print("written", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)  # no flush, no close
+    """)
+    out, err = proc.communicate(timeout=60)
+    assert out.strip() == "written", err
+    assert proc.returncode == -9
+    orphan = _server_pid(lite)
+    with lite.open() as s:  # at once: an orphaned server still running is waited for (or killed)
+        assert _gone(orphan, wait_s=0.0) or _gone(orphan)
+        assert s.count("images") == 298
+        ts, vecs = s.get_vectors("images", 5)
+        assert ts.tolist() == [7.5]
+        v = np.random.default_rng(0).standard_normal((300, DIM)).astype(np.float32)
+        np.testing.assert_allclose(vecs[0], v[9], atol=1e-6)
+        assert s.search("images", v[100:101], 1)[0][0].file_id == 100
+        assert s.get_vectors("images", 1)[0].shape == (0,)
+    assert _gone(orphan)
+
+
+@lite2_only
+def test_native_index_follows_the_collection_size(lite: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_mod, "NATIVE_FLAT_MAX_ROWS", 600)
+    rng = np.random.default_rng(16)
+    vecs = unit(rng, 1000)
+    with lite.open() as s:
+        s.ensure_collection("images", DIM)
+        s.upsert("images", range(500), range(500), [0.0] * 500, [0] * 500, vecs[:500])
+        s.flush()
+        assert s._collections["images"].index_type == "FLAT"
+        s.upsert("images", range(500, 1000), range(500, 1000), [0.0] * 500, [0] * 500, vecs[500:])
+        s.flush()  # past the limit: IVF from now on
+        assert s._collections["images"].index_type == "IVF_FLAT"
+        hits = s.search("images", vecs[[3, 777]], 10)
+        assert [h[0].file_id for h in hits] == [3, 777]
+        exact = np.argsort(-(vecs @ vecs[777]))[:10]
+        assert {h.file_id for h in hits[1]} == set(exact.tolist())
+        s.delete_files("images", list(range(100)))  # 900 rows: above 80 % of the limit, stays IVF
+        s.flush()
+        assert s._collections["images"].index_type == "IVF_FLAT"
+    with lite.open() as s:  # the index is kept with the data
+        assert s.search("images", vecs[500:501], 1)[0][0].file_id == 500
+        assert s._collections["images"].index_type == "IVF_FLAT"
+    assert store_mod.native_index(10)[0] == "FLAT"
+    kind, nlist = store_mod.native_index(2_000_000)
+    assert kind == "IVF_FLAT" and 128 <= nlist <= 16384
+
+
+# ── the upgrade of a 3.2 library ────────────────────────────────────────────────────────────
+
+
+def _expected_lite3() -> dict[str, list[dict]]:
+    return json.loads((LEGACY / "expected.json").read_text())
+
+
+def test_lite3_files_are_read_without_the_3_2_package(tmp_path: Path) -> None:
+    """The 3.2.2 format as the fixture (made by tests/engine/legacy/make_lite3_library.py) holds it: flushed
+    rows, a delete file, an upsert over a flushed row, and rows and a delete only in the write-ahead log."""
+    folder = LEGACY / "vectors.db"
+    assert milvus_lite.has_lite3_data(folder)
+    assert milvus_lite.lite3_collections(folder) == ["images", "sounds"]
+    want = _expected_lite3()
+    got = milvus_lite.read_lite3_collection(folder, "images")
+    assert got.dim == DIM and sorted(got.ids.tolist()) == [r["id"] for r in want["images"]]
+    by_id = {r["id"]: r for r in want["images"]}
+    for i, f, t, k, v in zip(got.ids, got.file_ids, got.ts, got.kinds, got.vectors, strict=True):
+        r = by_id[int(i)]
+        assert (int(f), float(t), int(k)) == (r["file_id"], r["t"], r["kind"])
+        np.testing.assert_allclose(v, r["vector"], rtol=0, atol=0)
+    assert by_id[vector_id(5, 0)]["vector"] == got.vectors[list(got.ids).index(vector_id(5, 0))].tolist()
+    sounds = milvus_lite.read_lite3_collection(folder, "sounds")
+    assert (sounds.dim, len(sounds.ids)) == (8, 0)
+
+    # A write-ahead log cut by a kill mid-batch: its whole batches are kept, the rest is as if unwritten.
+    cut = tmp_path / "vectors.db"
+    shutil.copytree(folder, cut)
+    wal = cut / "collections" / "images" / "wal" / "wal_data_000003.arrow"
+    wal.write_bytes(wal.read_bytes()[: wal.stat().st_size - 200])
+    partial = milvus_lite.read_lite3_collection(cut, "images")
+    assert set(partial.ids.tolist()) < set(got.ids.tolist())
+
+
+@lite2_only
+def test_lite3_library_is_migrated_without_re_embedding(tmp_path: Path) -> None:
+    lite_path = tmp_path / "vectors.db"
+    shutil.copytree(LEGACY / "vectors.db", lite_path)
+    want = _expected_lite3()["images"]
+    with VectorStore.open("", lite_path=lite_path) as s:
+        assert s.collections() == ["images", "sounds"]
+        assert s.count("images") == len(want) and s.count("sounds") == 0
+        for r in want[::7]:
+            ts, vecs = s.get_vectors("images", r["file_id"])
+            assert r["t"] in ts.tolist()
+            v = np.asarray(r["vector"], dtype=np.float32)
+            cos = (vecs @ v) / (np.linalg.norm(vecs, axis=1) * np.linalg.norm(v))
+            assert cos.max() == pytest.approx(1.0, abs=1e-6)
+            assert s.search("images", v[None], 1)[0][0].id == r["id"]
+        assert s.get_vectors("images", 7)[0].shape == (0,)  # deleted in the old log: stays deleted
+    assert not (lite_path / "collections").exists()
+    aside = lite_path / milvus_lite.LITE3_ASIDE
+    assert (aside / "collections" / "images" / "manifest.json").is_file()  # kept aside, not deleted
+    with VectorStore.open("", lite_path=lite_path) as s:  # opens again without copying again
+        assert s.count("images") == len(want)
+
+
+@lite2_only
+def test_lite3_migration_cut_short_is_redone_not_doubled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lite_path = tmp_path / "vectors.db"
+    shutil.copytree(LEGACY / "vectors.db", lite_path)
+
+    def cannot_move(folder: Path) -> Path:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(milvus_lite, "set_lite3_aside", cannot_move)
+    with pytest.raises(StoreError, match="aside"):
+        VectorStore.open("", lite_path=lite_path)
+    assert (lite_path / "collections" / "images" / "manifest.json").is_file()  # the old files stay
+    monkeypatch.undo()
+    with VectorStore.open("", lite_path=lite_path) as s:
+        assert s.count("images") == len(_expected_lite3()["images"])
+
+
+@lite2_only
+def test_lite3_copy_that_does_not_match_keeps_the_old_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lite_path = tmp_path / "vectors.db"
+    shutil.copytree(LEGACY / "vectors.db", lite_path)
+    upsert = VectorStore.upsert
+
+    def garbled(self, name, ids, file_ids, ts, kinds, vectors):  # type: ignore[no-untyped-def]
+        vectors = np.array(vectors)
+        vectors[:, 0] += 1.0  # stored, but not what was read
+        return upsert(self, name, ids, file_ids, ts, kinds, vectors)
+
+    monkeypatch.setattr(VectorStore, "upsert", garbled)
+    with pytest.raises(StoreError, match="changed its vectors"):
+        VectorStore.open("", lite_path=lite_path)
+    assert (lite_path / "collections").is_dir() and not (lite_path / milvus_lite.LITE3_ASIDE).exists()

@@ -17,15 +17,21 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported on the opener's thread (open_session), never at the GUI's import
+    from engine.library import Library
+    from engine.service.core import Service
+    from engine.storage.settings import Settings
 
 
 @dataclass
 class Session:
     """A started service on an open library, and a snapshot of the settings the GUI shows."""
 
-    service: Any
-    lib: Any
+    #: The engine service (tests pass a stand-in with the same methods).
+    service: Service
+    lib: Library
     home: Path
     thumbnails_dir: Path
     models_dir: Path
@@ -49,11 +55,11 @@ class Session:
             self.lib.close()
 
 
-def required_models(settings: Any) -> list[str]:
-    return [settings.image_text_model, settings.audio_model, settings.text_model]
+def required_models(settings: Settings) -> list[str]:
+    return settings.model_ids()
 
 
-def missing_models(settings: Any) -> list[str]:
+def missing_models(settings: Settings) -> list[str]:
     """The settings' model ids that are not installed in the model cache (file checks only)."""
     from engine.models import registry
 
@@ -63,7 +69,7 @@ def missing_models(settings: Any) -> list[str]:
 def open_session(
     home: Path | None = None,
     *,
-    service_factory: Callable[[Any], Any] | None = None,
+    service_factory: Callable[[Library], Service] | None = None,
     warm_up: bool | None = None,
 ) -> Session:
     """Open the library at ``home`` (default: ``$LOOKALIKE_HOME`` or the platform data dir), start its

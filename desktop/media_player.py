@@ -1,30 +1,59 @@
-"""Playing videos and sounds: inline through QtMultimedia when it is there, else the system's player.
+"""Playing videos and sounds: inline through QtMultimedia, else the system's player.
 
-QtMultimedia ships in PySide6-Addons (not in PySide6-Essentials) and needs the platform's audio
-libraries (libpulse on Linux). When it cannot be imported, "Play" opens the file in the default
-application instead (QDesktopServices.openUrl), which cannot seek: the button says which moment to
-look at.
+QtMultimedia ships in PySide6-Addons (a dependency of the project since inline playback is part of the
+app; it brings Qt's own FFmpeg build, so no system codecs are needed). It is imported only when the
+preview first plays: importing it costs about 60 ms and loads Qt's FFmpeg libraries, which the first
+paint must not wait for. :func:`multimedia_available` looks for the module without importing it.
+When the module is missing or cannot load (a broken install, a missing system library), "Play" opens
+the file in the default application instead (QDesktopServices.openUrl), which cannot seek: the button
+says which moment to look at.
+
+Without an audio device (a headless machine, no PulseAudio/PipeWire server) Qt still plays: the clock
+runs on the system timer, the position advances and the video shows, silently.
 """
 
 from __future__ import annotations
 
-import functools
+import importlib.util
+from typing import Any
 
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from desktop.qt_compat import emit
 
+#: Why QtMultimedia could not be loaded, once an import was tried and failed ("" before, or when it loaded).
+_load_error: str | None = None
 
-@functools.cache
+
 def multimedia_available() -> bool:
-    """True when QtMultimedia (and its widgets) can be imported here."""
+    """True when QtMultimedia is installed and has not failed to load. Does not import it (cheap: the
+    preview asks for every result it shows)."""
+    if _load_error:
+        return False
+    try:
+        return (
+            importlib.util.find_spec("PySide6.QtMultimedia") is not None
+            and importlib.util.find_spec("PySide6.QtMultimediaWidgets") is not None
+        )
+    except (ImportError, ValueError):
+        return False
+
+
+def load_multimedia() -> str:
+    """Import QtMultimedia now. Returns "" when it loaded, else why not (also remembered, so that
+    :func:`multimedia_available` says False from then on)."""
+    global _load_error
+    if _load_error is not None:
+        return _load_error
     try:
         from PySide6 import QtMultimedia, QtMultimediaWidgets  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    except ImportError as e:  # not installed, or a library it links to is missing
+        _load_error = f"QtMultimedia cannot be loaded: {e}"
+    else:
+        _load_error = ""
+    return _load_error
 
 
 def open_externally(path: str) -> bool:
@@ -35,13 +64,21 @@ def open_externally(path: str) -> bool:
 class InlinePlayer(QWidget):
     """A QMediaPlayer with a video surface (hidden for sounds), play/pause and a position slider.
 
-    Only construct it when :func:`multimedia_available` is True.
+    Construct it only after :func:`load_multimedia` returned "". Space toggles play/pause while the
+    player (or a child) has focus; its controls take no focus themselves, so the arrow keys stay with
+    the results grid.
 
     Signals:
         failed(str): the file could not be played (the preview offers the system player instead).
+        positionChanged(float): the playhead moved, in seconds.
+        durationChanged(float): the length of the file is known, in seconds.
+        playingChanged(bool): playback started (True) or paused/stopped (False).
     """
 
     failed = Signal(str)
+    positionChanged = Signal(float)
+    durationChanged = Signal(float)
+    playingChanged = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -54,14 +91,22 @@ class InlinePlayer(QWidget):
         self.video = QVideoWidget(self)
         self.video.setMinimumHeight(200)
         self._player.setVideoOutput(self.video)
-        self._start_ms = 0
+        #: Where to seek once the media has loaded (ms); -1: nothing pending.
+        self._start_ms = -1
+        self.path = ""
         self.play_button = QPushButton("Pause", self)
+        self.play_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.play_button.clicked.connect(self.toggle)
         self.slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.slider.sliderMoved.connect(self._player.setPosition)
-        self._player.durationChanged.connect(lambda d: self.slider.setRange(0, int(d)))
+        self._player.durationChanged.connect(self._on_duration)
         self._player.positionChanged.connect(self._on_position)
+        self._player.playbackStateChanged.connect(self._on_state)
         self._player.errorOccurred.connect(lambda _e, msg: emit(self.failed, msg or "cannot play this file"))
+        space = QShortcut(QKeySequence(Qt.Key.Key_Space), self)
+        space.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        space.activated.connect(self.toggle)
         row = QHBoxLayout()
         row.addWidget(self.play_button)
         row.addWidget(self.slider, 1)
@@ -70,36 +115,69 @@ class InlinePlayer(QWidget):
         layout.addWidget(self.video, 1)
         layout.addLayout(row)
 
+    # -- control ---------------------------------------------------------------------------------------
+
     def play(self, path: str, *, start: float = 0.0, video: bool = True) -> None:
         """Play ``path`` from ``start`` seconds (the matched moment)."""
         self.video.setVisible(video)
         self._player.stop()
         # Seek on the first position report: a seek made while the media loads is lost when playback
         # begins, and the status signals of the previous file still arrive after setSource.
-        self._start_ms = int(start * 1000)
+        self._start_ms = max(0, int(start * 1000)) if start > 0 else -1
+        self.path = path
         self._player.setSource(QUrl.fromLocalFile(path))
         self._player.play()
         self.play_button.setText("Pause")
 
+    def seek(self, seconds: float) -> None:
+        """Move the playhead to ``seconds`` (kept for later when the file is still loading), and play."""
+        ms = max(0, int(seconds * 1000))
+        if self._start_ms >= 0 or not self._player.isSeekable():
+            self._start_ms = ms
+        else:
+            self._player.setPosition(ms)
+        if not self.is_playing():
+            self.toggle()
+
+    def toggle(self) -> None:
+        """Pause when playing, play when paused or stopped (from where it was)."""
+        if self.is_playing():
+            self._player.pause()
+        elif self.path:
+            self._player.play()
+
+    def is_playing(self) -> bool:
+        from PySide6.QtMultimedia import QMediaPlayer
+
+        return bool(self._player.playbackState() == QMediaPlayer.PlaybackState.PlayingState)
+
+    def position(self) -> float:
+        """The playhead, in seconds."""
+        return self._player.position() / 1000.0
+
+    def stop(self) -> None:
+        self._start_ms = -1
+        self.path = ""
+        self._player.stop()
+        self._player.setSource(QUrl())
+
+    # -- reports ---------------------------------------------------------------------------------------
+
     def _on_position(self, ms: int) -> None:
-        if self._start_ms and self._player.isSeekable():
-            start, self._start_ms = self._start_ms, 0
+        if self._start_ms >= 0 and self._player.isSeekable():
+            start, self._start_ms = self._start_ms, -1
             self._player.setPosition(start)
             return
         if not self.slider.isSliderDown():
             self.slider.setValue(int(ms))
+        emit(self.positionChanged, ms / 1000.0)
 
-    def toggle(self) -> None:
-        from PySide6.QtMultimedia import QMediaPlayer
+    def _on_duration(self, ms: Any) -> None:
+        self.slider.setRange(0, int(ms))
+        if ms:
+            emit(self.durationChanged, int(ms) / 1000.0)
 
-        if self._player.playbackState() == QMediaPlayer.PlaybackState.PlayingState:
-            self._player.pause()
-            self.play_button.setText("Play")
-        else:
-            self._player.play()
-            self.play_button.setText("Pause")
-
-    def stop(self) -> None:
-        self._start_ms = 0
-        self._player.stop()
-        self._player.setSource(QUrl())
+    def _on_state(self, _state: Any) -> None:
+        playing = self.is_playing()
+        self.play_button.setText("Pause" if playing else "Play")
+        emit(self.playingChanged, playing)

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QFormLayout, QLabel, QPushButton, QSizePolicy, QVB
 from desktop import media_player, relevance
 from desktop.format import format_date, format_size
 from desktop.glyphs import draw_photo, draw_play, draw_wave
+from desktop.playback import PreviewPlayback
 from desktop.qt_compat import emit
 from desktop.result_model import reasons_text, thumb_request
 from desktop.thumbnails import ThumbnailLoader, ThumbRequest
@@ -115,7 +116,6 @@ class PreviewPane(QWidget):
         self.loader = loader
         self.result: Any = None
         self._image_key = ""
-        self._player: media_player.InlinePlayer | None = None
         self.image = ScaledImage(self)
         self.title = QLabel(self)
         self.title.setWordWrap(True)
@@ -138,6 +138,15 @@ class PreviewPane(QWidget):
         self._layout.addLayout(form)
         self._layout.addWidget(self.play_button)
         self._form = form
+        # The player (made on first play) and the timeline of matched moments, under the picture.
+        self.playback = PreviewPlayback(
+            self,
+            self._layout,
+            2,
+            image=self.image,
+            play_button=self.play_button,
+            open_externally=self.open_externally,
+        )
         loader.loaded.connect(self._on_loaded)
         self.show_result(None)
 
@@ -145,8 +154,8 @@ class PreviewPane(QWidget):
 
     def show_result(self, r: Any, mode: str = relevance.TEXT) -> None:
         """Show ``r`` (an engine Result of a query in ``mode``), or the empty state for None. Stops any
-        playback."""
-        self.stop()
+        playback (and plays ``r`` from its moment if something was playing: stepping while listening)."""
+        was_playing = self.playback.release()
         self.result = r
         for w in (self.image, self.title, self.play_button):
             w.setVisible(r is not None)
@@ -173,6 +182,7 @@ class PreviewPane(QWidget):
         self.play_button.setText(self._play_label(r))
         self._load_image(r)
         self.image.set_boxes(word_boxes(r))
+        self.playback.show(r, autoplay=was_playing)
 
     def _play_label(self, r: Any) -> str:
         if media_player.multimedia_available():
@@ -205,26 +215,13 @@ class PreviewPane(QWidget):
     # -- playback --------------------------------------------------------------------------------------
 
     def play(self) -> None:
-        """Play the shown video or sound from its moment; the system's player when inline is unavailable."""
-        r = self.result
-        if r is None:
-            return
-        if r.kind == "photo" or not media_player.multimedia_available():
-            self.open_externally()
-            return
-        if self._player is None:
-            self._player = media_player.InlinePlayer(self)
-            self._player.failed.connect(lambda _m: self.open_externally())
-            self._layout.insertWidget(2, self._player, 1)
-        self.image.setVisible(r.kind == "sound")
-        self._player.setVisible(True)
-        self._player.play(r.path, start=r.t or 0.0, video=r.kind == "video")
+        """Play the shown video or sound from its moment, or pause/resume it (desktop/playback.py); the
+        system's player when inline playback is unavailable."""
+        self.playback.play_or_toggle()
 
     def open_externally(self) -> None:
         if self.result is not None and media_player.open_externally(self.result.path):
             emit(self.openedExternally, self.result.path)
 
     def stop(self) -> None:
-        if self._player is not None:
-            self._player.stop()
-            self._player.setVisible(False)
+        self.playback.stop()

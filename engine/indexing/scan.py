@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from engine.core.progress import CancelFn, never
 from engine.media.images import quick_hash
-from engine.media.kinds import Kind, is_excluded, kind_of
+from engine.media.kinds import Kind, is_excluded, kind_of, kind_of_file
 from engine.storage import catalog as cat
 
 if TYPE_CHECKING:
@@ -166,6 +166,8 @@ def scan(lib: Library, folders: list[str] | None = None, *, cancel: CancelFn | N
                 report.cancelled = True
                 return report
             row = known.pop(path, None)
+            if row is None or row.size != st.st_size or row.mtime != st.st_mtime:
+                kind = kind_of_file(path) or kind  # an animated GIF/WebP is a clip (read when new or changed)
             if row is None:
                 new.append((path, st, kind))
             elif row.size != st.st_size or row.mtime != st.st_mtime:

@@ -8,6 +8,7 @@ import os
 import re
 from enum import Enum
 from pathlib import Path
+from typing import BinaryIO
 
 
 class Kind(str, Enum):
@@ -64,6 +65,99 @@ SOUND_EXTS = {
     ".aif",
     ".aiff",
 }
+
+
+#: Photo formats that may hold an animation: those with more than one frame are indexed as clips.
+ANIMATED_EXTS = frozenset({".gif", ".webp"})
+
+
+def kind_of_file(path: str | Path) -> Kind | None:
+    """The kind an existing file is indexed as: :func:`kind_of`, except that a GIF or WebP with more
+    than one frame is a video (its moments are indexed, as for any clip; see engine.media.video).
+
+    Reads the file's block structure (no pixels) for GIF and WebP only; an unreadable file keeps the
+    kind its extension gives (its decode then fails with the reason). Call it for new and changed
+    files, not on every scan of unchanged ones.
+    """
+    kind = kind_of(path)
+    if kind is Kind.PHOTO and os.path.splitext(os.fspath(path))[1].lower() in ANIMATED_EXTS:
+        try:
+            if is_animated(path):
+                return Kind.VIDEO
+        except OSError:
+            pass
+    return kind
+
+
+def is_animated(path: str | Path) -> bool:
+    """True for a GIF with two image frames or more, or an animated WebP with two ANMF frames or more.
+
+    Raises OSError when the file cannot be read.
+    """
+    with open(path, "rb", buffering=1 << 16) as f:
+        head = f.read(12)
+        if head[:3] == b"GIF":
+            f.seek(0)
+            return _gif_has_two_frames(f)
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            return _webp_has_two_frames(f)
+    return False
+
+
+def _skip_sub_blocks(f: BinaryIO) -> bool:
+    """Skip GIF data sub-blocks up to their terminator; False at a truncated end."""
+    while True:
+        n = f.read(1)
+        if not n:
+            return False
+        if n[0] == 0:
+            return True
+        f.seek(n[0], 1)
+
+
+def _gif_has_two_frames(f: BinaryIO) -> bool:
+    head = f.read(13)  # signature, version, logical screen descriptor
+    if len(head) < 13:
+        return False
+    if head[10] & 0x80:  # global colour table
+        f.seek(3 << ((head[10] & 7) + 1), 1)
+    frames = 0
+    while True:
+        block = f.read(1)
+        if block == b",":  # image descriptor
+            frames += 1
+            if frames >= 2:
+                return True
+            desc = f.read(9)
+            if len(desc) < 9:
+                return False
+            if desc[8] & 0x80:  # local colour table
+                f.seek(3 << ((desc[8] & 7) + 1), 1)
+            f.seek(1, 1)  # LZW minimum code size
+            if not _skip_sub_blocks(f):
+                return False
+        elif block == b"!":  # extension: label, then sub-blocks
+            f.seek(1, 1)
+            if not _skip_sub_blocks(f):
+                return False
+        else:  # trailer, end of file or garbage
+            return False
+
+
+def _webp_has_two_frames(f: BinaryIO) -> bool:
+    frames = 0
+    while True:
+        chunk = f.read(8)
+        if len(chunk) < 8:
+            return False
+        size = int.from_bytes(chunk[4:8], "little")
+        if chunk[:4] == b"ANMF":
+            frames += 1
+            if frames >= 2:
+                return True
+        elif chunk[:4] in (b"VP8 ", b"VP8L"):  # a still image's bitstream: no animation
+            return False
+        f.seek(size + (size & 1), 1)
 
 
 def kind_of(path: str | Path) -> Kind | None:

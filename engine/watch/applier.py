@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from engine.indexing.scan import LinkPolicy, walk_media
 from engine.media.images import quick_hash
-from engine.media.kinds import kind_of
+from engine.media.kinds import kind_of_file
 from engine.storage import catalog as cat
 from engine.watch.paths import is_excluded_path, root_of
 from engine.watch.queue import Change, Move
@@ -272,7 +272,7 @@ class ChangeApplier:
             if stat.S_ISDIR(st.st_mode):
                 self._present_dir(path, out, final, links)
             elif stat.S_ISREG(st.st_mode):
-                kind = kind_of(path)
+                kind = kind_of_file(path)  # an animated GIF/WebP is a clip
                 if kind is not None:
                     self._present_file(path, st, kind.value, out, final)
         if self._adds:

@@ -127,7 +127,7 @@ def repair_library(home: Path | None = None) -> list[str]:
     keeping the damaged copy aside. Returns what was done, for people. The next open scans the folders.
 
     Raises LibraryBusyError when another process has the library open."""
-    from engine.storage.repair import repair
+    from engine.indexing.repair import repair
     from engine.storage.settings import Settings
 
     return repair(Settings.load(home)).lines()

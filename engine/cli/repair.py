@@ -1,5 +1,5 @@
 """``lookalike repair``: rebuild a damaged catalog or vector database, then bring the catalog in line with
-the library folders (see engine.storage.repair for what is kept and what is redone).
+the library folders (see engine.indexing.repair for what is kept and what is redone).
 
 Wired into the main parser by engine.cli.main (``add_parser``).
 """
@@ -33,7 +33,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
     from engine.indexing.scan import scan
     from engine.library import Library
     from engine.storage import catalog as cat
-    from engine.storage.repair import repair
+    from engine.indexing.repair import repair
     from engine.storage.settings import Settings
 
     settings = Settings.load(args.home)

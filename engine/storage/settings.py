@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "Lookalike"
 SETTINGS_FILE = "settings.toml"
-#: The lock file that lets one process at a time open a library (engine.library, engine.storage.repair).
+#: The lock file that lets one process at a time open a library (engine.library, engine.indexing.repair).
 LOCK_FILE = "library.lock"
 
 DEFAULT_EXCLUDES = [

@@ -65,7 +65,7 @@ def test_a_newer_catalog_is_refused_with_a_reason(tmp_path: Path) -> None:
 def test_not_a_database_is_refused_with_a_reason(tmp_path: Path) -> None:
     db = tmp_path / "catalog.sqlite"
     db.write_bytes(b"this is not sqlite" * 100)
-    # Named as damaged, with the way out (engine.storage.repair).
+    # Named as damaged, with the way out (engine.indexing.repair).
     with pytest.raises(LookalikeError, match=r"catalog .* is damaged .*`lookalike repair`"):
         Catalog(db)
 

@@ -247,7 +247,7 @@ def test_repair_rescans_rows_that_could_not_be_salvaged(
     vectors stored under the lost ids are deleted, so a new row taking such an id never inherits them."""
     from engine.library import Library
     from engine.storage import integrity
-    from engine.storage import repair as repair_mod
+    from engine.indexing import repair as repair_mod
 
     photos = _big_catalog(home, tmp_path, capsys, n_extra=0)
     db = sqlite3.connect(home / "catalog.sqlite")

@@ -48,6 +48,9 @@ def _make_evil_library(root: Path) -> Path:
     photos = make_library(lib, 2)
     photos[0].rename(lib / (EVIL.replace("\n", "_") + ".jpg"))  # a name with ESC, BEL, C1 and bidi
     (lib / "not-a-photo\x1b[31m.jpg").write_bytes(b"\xff\xd8 garbage")  # fails: its name is in the failure
+    # A Latin-1 name (not UTF-8): print() raised UnicodeEncodeError on its lone surrogate.
+    with open(os.path.join(os.fsencode(lib), b"caf\xe9 broken.jpg"), "wb") as f:
+        f.write(b"\xff\xd8 garbage too")
     return lib
 
 
@@ -66,6 +69,7 @@ def test_index_and_status_print_no_raw_escapes(
             assert "\x1b" not in stream and "\x07" not in stream and "\x9b" not in stream
     assert "not-a-photo\\x1b[31m.jpg" in outs[0].out  # the failed file is named, escaped
     assert "not-a-photo\\x1b[31m.jpg" in outs[1].out
+    assert "caf\\xe9 broken.jpg" in outs[0].out and "caf\\xe9 broken.jpg" in outs[1].out
 
 
 NOISE = ("Please consider to run pre-processing", "WARNING clustering", "Loading weights")

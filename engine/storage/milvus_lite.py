@@ -161,7 +161,8 @@ class NativeLite:
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not self.socket.exists():
+        # The socket file appears at bind(), before the server listens: connect until it answers.
+        while not _answers(self.socket):
             if self._proc.poll() is not None:
                 raise StoreError(
                     f"Milvus Lite stopped as it started (exit {self._proc.returncode}): {self._log_tail()}"
@@ -211,6 +212,19 @@ class NativeLite:
             shutil.rmtree(self._own_dir, ignore_errors=True)
             self._own_dir = None
         return time.monotonic() - t0
+
+
+def _answers(path: Path) -> bool:
+    import socket
+
+    if not path.exists():
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(str(path))
+        except OSError:
+            return False
+    return True
 
 
 def _take_lock(lock: Path) -> int:

@@ -3,9 +3,9 @@
 It drives reconciliation (size and mtime, then content hash), move/rename detection (same hash, new
 path), the list of failures with their reasons, and keyword search over names.
 
-Write order with the vector store (see DESIGN.md, Storage): vectors are upserted by key first, then the
-row is marked ``indexed``. A row in any other state is redone on the next run, and upserts by key make
-redoing idempotent, so a crash at any moment is harmless.
+Write order with the vector store (docs/architecture.md, "Crash safety"): vectors are upserted by key
+first, then the row is marked ``indexed``. A row in any other state is redone on the next run, and
+upserts by key make redoing idempotent, so a crash at any moment is harmless.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Vector store: one Milvus collection per embedding space, over ``pymilvus.MilvusClient``.
 
 Each vector row is ``(id, file_id, t, kind, vector)``: ``id`` is :func:`vector_id` of the catalog row
-and a sequence number, so re-indexing a file upserts the same keys (idempotent, see DESIGN.md
-"Storage"); ``t`` is the time in the file; ``kind`` says photo / video frame / sound.
+and a sequence number, so re-indexing a file upserts the same keys (idempotent, see docs/architecture.md,
+"Crash safety"); ``t`` is the time in the file; ``kind`` says photo / video frame / sound.
 
 The same class talks to Milvus Lite (the default: a directory inside the library) or to a Milvus
 server by URI. Nothing in the interface is Lite-only; the differences live here:

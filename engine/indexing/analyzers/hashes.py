@@ -1,0 +1,387 @@
+"""The duplicates analyzer: hash each file, then group it with the copies already in the library.
+
+Per file (photo, video or sound), in the slow analyzers' pass after embedding:
+
+1. **hash**: the full content hash (blake2b), plus the perceptual data: a photo's trimmed pHash in 8
+   orientations and its 9 region windows; a clip's per-moment pHashes in time order (from the moment
+   thumbnails the video pipeline saved, so the clip is not decoded again); a sound's spectral
+   fingerprint. Stored in ``dupe_hashes``, with index keys in ``dupe_bands``.
+2. **group**: look the new file's keys up in the band index (files sharing a 16-bit band within one bit,
+   or a sound's exact sub-fingerprint), score only those, confirm a photo pair with ORB keypoints and
+   its aligned pixels, record accepted pairs and regroup the component they touch. No pass over the
+   library: the work per file depends on how many files share its bands, not on how many there are.
+
+Thresholds (measured on edited copies of Caltech photos among other photos of their classes, see
+docs/benchmarks.md "Duplicates"): a pair is a duplicate when its best hash distance is at most
+``PHOTO_CANDIDATE`` bits and its keypoints agree (``MIN_INLIERS`` inliers under one similarity
+transform, aligned pixels correlated above ``MIN_CORRELATION``, covering ``MIN_OVERLAP`` of the
+frame); pictures too plain for keypoints fall back to the hash alone at ``PLAIN_HASH`` bits.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+from engine.errors import DecodeError
+from engine.indexing.analyzers.base import Analyzer, Inputs, register
+from engine.media import hashes as H
+from engine.media.kinds import Kind
+from engine.storage.duplicates import DuplicateTables, HashRow, pack_u64, unpack_u64
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from engine.library import Library
+    from engine.storage.catalog import FileRow
+
+log = logging.getLogger(__name__)
+
+VERSION = 1
+
+#: Best hash distance (bits of 64) at which a pair of photos is worth checking with keypoints. Every true
+#: pair of the bench set was at most 14 (hashes have 32 bits set, so distances are even); 16-20 were
+#: 99.9 % false candidates, each costing a keypoint check.
+PHOTO_CANDIDATE = 14
+#: Candidates checked with keypoints per new photo, closest first (bounds the work per file).
+MAX_VERIFY = 12
+MIN_INLIERS = 35
+MIN_CORRELATION = 0.84
+MIN_OVERLAP = 0.7
+#: Keypoints below which a picture is "plain" (a logo, a drawing): the hash alone decides, at this distance.
+PLAIN_KEYPOINTS = 40
+PLAIN_HASH = 4
+#: Orientation codes that mirror the picture (ORB is rotation- but not mirror-invariant).
+_MIRRORS = {1, 3, 4, 7}
+
+#: Moments of a clip kept for matching, spread over its length.
+VIDEO_MOMENTS = 240
+#: Share of the shorter clip's moments that must match, in order, for a copy or a trim.
+VIDEO_SHARE = 0.6
+VIDEO_MAX_DISTANCE = 10
+#: Sound fingerprints: sub-fingerprints kept as index keys (those whose value is 0 mod this).
+SOUND_KEY_EVERY = 4
+SOUND_MAX_BER = 0.3
+SOUND_MIN_OVERLAP = 0.8
+_SOUND_BAND = 100
+_VIDEO_BAND_BASE = 0  # moment hashes share the photo bands (0-3); kinds are kept apart by dupe_hashes.kind
+
+#: Software names in EXIF that mark a picture as an edited copy.
+_EDITORS = ("photoshop", "lightroom", "gimp", "snapseed", "picsart", "vsco", "facetune", "paint", "canva")
+_EDITED_NAMES = ("edited", "-edit", "_edit", " copy", "(1)", "(2)", "_copy", "-copy")
+
+
+def tables(lib: Library) -> DuplicateTables:
+    return DuplicateTables.of(lib.catalog)
+
+
+# -- photos ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PhotoMatch:
+    other: int
+    distance: int
+    via: str
+
+
+def _is_edited(path: str, img_info: dict | None) -> bool:
+    import os
+
+    name = os.path.basename(path).lower()
+    if any(s in name for s in _EDITED_NAMES):
+        return True
+    software = str((img_info or {}).get("software") or "").lower()
+    return any(e in software for e in _EDITORS)
+
+
+def _exif_software(path: str) -> dict:
+    try:
+        from PIL import Image as PILImage
+
+        with PILImage.open(path) as im:
+            return {"software": im.getexif().get(0x0131)}
+    except Exception:  # only a hint for which copy to keep
+        return {}
+
+
+def hash_photo(lib: Library, row: FileRow, img: Image | None = None) -> tuple[HashRow, H.PhotoHashes, Image]:
+    """Hash one photo and store the hashes (not yet grouped). Raises DecodeError, OSError."""
+    digest = H.full_hash(row.path)
+    if img is None:
+        img, w, h = H.load_for_hashing(row.path)
+    else:
+        w, h = img.size
+    ph = H.photo_hashes(img, w, h)
+    hrow = HashRow(
+        row.id, Kind.PHOTO.value, VERSION, digest, ph.width, ph.height, None,
+        _is_edited(row.path, _exif_software(row.path)), ph.to_bytes(),
+    )  # fmt: skip
+    tables(lib).put(hrow, [int(x) for x in ph.indexed()])
+    return hrow, ph, img
+
+
+class _FeatureCache:
+    """ORB features of decoded photos, per (file, mirrored), for one grouping step."""
+
+    def __init__(self) -> None:
+        self._imgs: dict[int, Image] = {}
+        self._feats: dict[tuple[int, bool], H.Features] = {}
+
+    def add(self, file_id: int, img: Image) -> None:
+        self._imgs[file_id] = img
+
+    def get(self, file_id: int, path: str, mirror: bool) -> H.Features:
+        key = (file_id, mirror)
+        if key not in self._feats:
+            img = self._imgs.get(file_id)
+            if img is None:
+                img, _, _ = H.load_for_hashing(path)
+                self._imgs[file_id] = img
+            self._feats[key] = H.orb_features(H.mirrored(img) if mirror else img)
+        return self._feats[key]
+
+
+def verify_photos(
+    a_id: int, a_path: str, b_id: int, b_path: str, score: H.PairScore, cache: _FeatureCache
+) -> bool:
+    """Whether a candidate pair is the same picture: keypoints and aligned pixels agree, or, for a
+    picture too plain for keypoints, the hashes are nearly equal."""
+    fa = cache.get(a_id, a_path, score.orientation in _MIRRORS)
+    fb = cache.get(b_id, b_path, False)
+    if min(len(fa.keypoints), len(fb.keypoints)) < PLAIN_KEYPOINTS:
+        return score.distance <= PLAIN_HASH
+    al = H.align(fa, fb)
+    if al.inliers >= MIN_INLIERS and al.correlation >= MIN_CORRELATION and al.overlap >= MIN_OVERLAP:
+        return True
+    # Seen from the other side (b the crop of a): the overlap is measured in b's frame.
+    if al.inliers >= MIN_INLIERS and al.correlation >= MIN_CORRELATION:
+        back = H.align(fb, fa)
+        return back.overlap >= MIN_OVERLAP and back.correlation >= MIN_CORRELATION
+    return False
+
+
+def group_photo(
+    lib: Library, row: FileRow, hrow: HashRow, ph: H.PhotoHashes, img: Image | None = None
+) -> list[PhotoMatch]:
+    """Find the photos already hashed that ``row`` duplicates, record the pairs and regroup."""
+    t = tables(lib)
+    matches: list[PhotoMatch] = []
+    exact = [f for f in t.with_full_hash(hrow.full_hash or "") if f != row.id] if hrow.full_hash else []
+    matches += [PhotoMatch(f, 0, "exact") for f in exact]
+    cands = t.candidates([int(x) for x in ph.probes()], radius=1, kind=Kind.PHOTO.value)
+    cands.pop(row.id, None)
+    for f in exact:
+        cands.pop(f, None)
+    others = t.get_many(cands)
+    scored: list[tuple[H.PairScore, int]] = []
+    for fid, other in others.items():
+        if other.data is None:
+            continue
+        oh = H.PhotoHashes.from_bytes(other.data, other.width or 0, other.height or 0)
+        s = H.compare(ph, oh)
+        if s.distance <= PHOTO_CANDIDATE:
+            scored.append((s, fid))
+    scored.sort(key=lambda x: (x[0].distance, x[1]))
+    if scored:
+        rows = lib.catalog.get_many(f for _, f in scored[:MAX_VERIFY])
+        cache = _FeatureCache()
+        if img is not None:
+            cache.add(row.id, img)
+        for s, fid in scored[:MAX_VERIFY]:
+            other_row = rows.get(fid)
+            if other_row is None:
+                continue
+            try:
+                ok = verify_photos(row.id, row.path, fid, other_row.path, s, cache)
+            except (DecodeError, OSError) as exc:  # the other file vanished or broke: not a match now
+                log.debug("duplicates: cannot check %s: %s", other_row.path, exc)
+                continue
+            if ok:
+                matches.append(PhotoMatch(fid, s.distance, s.via))
+    _record(t, row.id, Kind.PHOTO.value, [(m.other, float(m.distance), m.via) for m in matches])
+    return matches
+
+
+def _record(t: DuplicateTables, file_id: int, kind: str, found: list[tuple[int, float, str]]) -> None:
+    t.add_pairs([(file_id, other, kind, d, via) for other, d, via in found])
+    t.regroup([file_id])
+
+
+# -- videos ---------------------------------------------------------------------------------------------
+
+
+def _moment_hashes(lib: Library, row: FileRow, inputs: Inputs | None) -> tuple[np.ndarray, np.ndarray]:
+    """(times, pHashes) of a clip's moments: from the thumbnails the video pipeline saved when the store
+    knows their times, else by sampling the clip again. Plain frames (black, one colour) are left out:
+    their hashes say nothing."""
+    from PIL import Image as PILImage
+
+    from engine.media.thumbnails import moment_key, thumbnail_path
+
+    times: list[float] = []
+    hashes: list[int] = []
+
+    def take(t: float, img: Image) -> None:
+        grey = np.asarray(img.convert("L").resize((32, 32)), dtype=np.float32)
+        if grey.std() < 4.0:
+            return
+        core = img.crop(H.trim_box(img))
+        times.append(float(t))
+        hashes.append(H.phash(core))
+
+    ts: np.ndarray = np.zeros(0)
+    try:
+        if lib.store.has_collection(lib.image_collection):
+            ts, _ = lib.store.get_vectors(lib.image_collection, row.id)
+    except Exception as exc:  # no store (a read-only view) or a store error: sample the clip instead
+        log.debug("duplicates: no moment times for %s: %s", row.path, exc)
+    thumbs = lib.settings.thumbnails_dir
+    found = 0
+    for t in ts.tolist():
+        p = thumbnail_path(thumbs, moment_key(row.id, t))
+        try:
+            with PILImage.open(p) as im:
+                take(t, im.convert("RGB"))
+            found += 1
+        except OSError:
+            continue
+    if found == 0:
+        from engine.media.video import sample_moments
+
+        cancel = inputs if inputs is not None else None
+        for m in sample_moments(row.path, interval=2.0, max_moments=VIDEO_MOMENTS, size=256, cancel=cancel):
+            take(m.t, m.image)
+    order = np.argsort(times, kind="stable")
+    t_arr = np.asarray(times, dtype=np.float64)[order]
+    h_arr = np.asarray(hashes, dtype=np.uint64)[order]
+    if len(t_arr) > VIDEO_MOMENTS:
+        keep = np.linspace(0, len(t_arr) - 1, VIDEO_MOMENTS).round().astype(int)
+        t_arr, h_arr = t_arr[keep], h_arr[keep]
+    return t_arr, h_arr
+
+
+def _pack_moments(ts: np.ndarray, hs: np.ndarray) -> bytes:
+    return np.asarray(ts, dtype="<f8").tobytes() + pack_u64(hs)
+
+
+def _unpack_moments(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
+    n = len(blob) // 16
+    return np.frombuffer(blob[: 8 * n], dtype="<f8"), unpack_u64(blob[8 * n :])
+
+
+def hash_and_group_video(lib: Library, row: FileRow, inputs: Inputs | None = None) -> list[int]:
+    """Hash a clip's moments, store them, and group it with the clips it copies or trims."""
+    t = tables(lib)
+    digest = H.full_hash(row.path)
+    ts, hs = _moment_hashes(lib, row, inputs)
+    info = _video_size(row.path)
+    hrow = HashRow(row.id, Kind.VIDEO.value, VERSION, digest, info[0], info[1], None, False,
+                   _pack_moments(ts, hs))  # fmt: skip
+    t.put(hrow, [int(x) for x in hs])
+    found: list[tuple[int, float, str]] = [(f, 0.0, "exact") for f in t.with_full_hash(digest) if f != row.id]
+    exact = {f for f, _, _ in found}
+    if len(hs):
+        cands = t.candidates([int(x) for x in hs], radius=0, kind=Kind.VIDEO.value)
+        cands.pop(row.id, None)
+        need = min(2, len(hs))
+        for fid, other in t.get_many(f for f, n in cands.items() if n >= need and f not in exact).items():
+            if other.data is None:
+                continue
+            ots, ohs = _unpack_moments(other.data)
+            share, _ = H.match_sequences(ts, hs, ots, ohs, max_distance=VIDEO_MAX_DISTANCE)
+            if share >= VIDEO_SHARE:
+                found.append((fid, 1.0 - share, "moments"))
+    _record(t, row.id, Kind.VIDEO.value, found)
+    return [f for f, _, _ in found]
+
+
+def _video_size(path: str) -> tuple[int | None, int | None]:
+    try:
+        from engine.media.video import probe_video
+
+        info = probe_video(path)
+        return info.width, info.height
+    except Exception:  # the size is only shown
+        return None, None
+
+
+# -- sounds ---------------------------------------------------------------------------------------------
+
+
+def hash_and_group_sound(lib: Library, row: FileRow) -> list[int]:
+    """Fingerprint a sound, store it, and group it with the same recording in other formats or trims."""
+    t = tables(lib)
+    digest = H.full_hash(row.path)
+    fp = H.load_sound_fingerprint(row.path)
+    hrow = HashRow(
+        row.id, Kind.SOUND.value, VERSION, digest, None, None, None, False, fp.astype("<u4").tobytes()
+    )
+    t.put(hrow, [])
+    keys = [int(v) for v in fp.tolist() if v and v % SOUND_KEY_EVERY == 0]
+    t.put_keys(row.id, _SOUND_BAND, keys)
+    found: list[tuple[int, float, str]] = [(f, 0.0, "exact") for f in t.with_full_hash(digest) if f != row.id]
+    exact = {f for f, _, _ in found}
+    cands = set(t.lookup_keys(_SOUND_BAND, keys)) | set(_similar_sounds(lib, row))
+    cands -= exact | {row.id}
+    for fid, other in t.get_many(cands).items():
+        if other.kind != Kind.SOUND.value or other.data is None:
+            continue
+        ofp = np.frombuffer(other.data, dtype="<u4")
+        ber, _, overlap = H.fingerprint_match(fp, ofp)
+        if ber <= SOUND_MAX_BER and overlap >= SOUND_MIN_OVERLAP:
+            found.append((fid, ber, "fingerprint"))
+    _record(t, row.id, Kind.SOUND.value, found)
+    return [f for f, _, _ in found]
+
+
+def _similar_sounds(lib: Library, row: FileRow, k: int = 8) -> list[int]:
+    """The sounds nearest to this one in the PANNs space, as extra candidates (the fingerprint decides):
+    a copy whose sub-fingerprints all changed still lands next to its original there."""
+    try:
+        name = lib.audio_collection
+        if not lib.store.has_collection(name):
+            return []
+        ts, vecs = lib.store.get_vectors(name, row.id)
+        if not len(vecs):
+            return []
+        clip = vecs[int(np.argmin(ts))]  # the whole-file vector has the lowest t
+        hits = lib.store.search(name, clip[None, :], k + 1, group_by_file=True)[0]
+        return [h.file_id for h in hits if h.file_id != row.id]
+    except Exception as exc:  # no store here, or it failed: the fingerprint index still works
+        log.debug("duplicates: no PANNs neighbours for %s: %s", row.path, exc)
+        return []
+
+
+# -- the analyzer ---------------------------------------------------------------------------------------
+
+
+def analyze_file(lib: Library, row: FileRow, inputs: Inputs | None = None) -> None:
+    """Hash and group one file of any kind. Raises DecodeError / OSError for an unreadable file."""
+    if row.kind == Kind.PHOTO.value:
+        hrow, ph, img = hash_photo(lib, row)
+        group_photo(lib, row, hrow, ph, img)
+    elif row.kind == Kind.VIDEO.value:
+        hash_and_group_video(lib, row, inputs)
+    elif row.kind == Kind.SOUND.value:
+        hash_and_group_sound(lib, row)
+
+
+class DuplicatesAnalyzer(Analyzer):
+    name = "duplicates"
+    version = VERSION
+    kinds = frozenset({Kind.PHOTO.value, Kind.VIDEO.value, Kind.SOUND.value})
+    needs = "file"
+    produces = "content and perceptual hashes, and the duplicate groups they make"
+    #: After dates (10): the keep suggestion reads capture times; before OCR and speech (slower).
+    priority: ClassVar[int] = 30
+    label = "finding duplicates"
+
+    def analyze(self, lib: Library, row: FileRow, inputs: Inputs) -> None:
+        analyze_file(lib, row, inputs)
+
+
+DUPLICATES = register(DuplicatesAnalyzer())

@@ -24,8 +24,8 @@ from PIL import Image
 Image.MAX_IMAGE_PIXELS = None
 kind, path = sys.argv[1], sys.argv[2]
 if kind == "flat_png":
-    sys.path.insert(0, sys.argv[3]); from tests.engine.test_images import _flat_png
-    from pathlib import Path; _flat_png(Path(path), 12000, 12000, (200, 120, 40))
+    sys.path.insert(0, sys.argv[3]); from testkit.big_png import write_flat_png
+    from pathlib import Path; write_flat_png(Path(path), 12000, 12000, (200, 120, 40))
 else:
     w, h = (9000, 9000) if kind == "tiff" else (12000, 12000)
     rng = np.random.default_rng(0)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ from PIL import Image
 from engine.errors import DecodeError
 from engine.media import big_images, images
 from engine.media.images import load_photo
+from testkit.big_png import write_flat_png
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,28 +64,10 @@ def test_pngs_the_strips_cannot_read_are_left_to_the_whole_decode(tmp_path: Path
         assert big_images.png_in_strips(im, deep, 2, images.to_rgb) is None
 
 
-def _flat_png(path: Path, w: int, h: int, rgb: tuple[int, int, int], *, rows: int | None = None) -> None:
-    """A w x h RGB PNG of one colour, written a row at a time (the test never holds the pixels);
-    ``rows`` < h writes a truncated file."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    z = zlib.compressobj(9)
-    line = b"\x00" + bytes(rgb) * w
-    idat = b"".join(z.compress(line) for _ in range(h if rows is None else rows)) + z.flush()
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", idat)
-        + chunk(b"IEND", b"")
-    )
-
-
 def test_a_huge_flat_png_decodes_in_little_memory(tmp_path: Path) -> None:
     """Hostile round, row 12: a 12000x12000 PNG of 166 KB took 2.1 GB (1.1 GB here) for one file."""
     path = tmp_path / "bomb.png"
-    _flat_png(path, 12000, 12000, (200, 120, 40))
+    write_flat_png(path, 12000, 12000, (200, 120, 40))
     assert path.stat().st_size < 2_000_000
     code = (
         "import json, resource, sys\n"
@@ -107,7 +88,7 @@ def test_a_huge_flat_png_decodes_in_little_memory(tmp_path: Path) -> None:
 
 def test_a_truncated_huge_png_fails_with_a_reason(tmp_path: Path) -> None:
     path = tmp_path / "cut.png"
-    _flat_png(path, 6000, 6000, (1, 2, 3), rows=3000)
+    write_flat_png(path, 6000, 6000, (1, 2, 3), rows=3000)
     with pytest.raises(DecodeError, match="truncated"):
         load_photo(path)
 

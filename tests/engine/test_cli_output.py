@@ -109,4 +109,8 @@ def test_index_and_search_show_only_lookalikes_own_messages(tmp_path: Path, home
     assert (home / "lookalike.log").stat().st_mode & 0o077 == 0
     assert "faiss" not in index.stderr + search.stderr
     verbose = run("search", "a cat", "-v")
-    assert verbose.returncode == 0 and "INFO faiss.loader" in verbose.stderr  # -v shows the libraries
+    assert verbose.returncode == 0
+    from engine.storage.milvus_lite import engine_name
+
+    if engine_name() == "lite3":  # Milvus Lite 3.2 loads faiss in-process; the native 2.5 does not
+        assert "INFO faiss.loader" in verbose.stderr  # -v shows the libraries

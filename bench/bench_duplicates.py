@@ -48,7 +48,7 @@ from engine.media import hashes as H  # noqa: E402
 from engine.media.kinds import Kind  # noqa: E402
 from engine.storage.duplicates import DuplicateTables, HashRow  # noqa: E402
 from engine.storage.settings import Settings  # noqa: E402
-from tests.engine.dupe_edits import EDITS, caltech_photos, save_edit  # noqa: E402
+from testkit.dupe_edits import EDITS, caltech_photos, save_edit  # noqa: E402
 
 SAME_SOURCE = {
     "octopus/image_0001.jpg",

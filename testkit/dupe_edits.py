@@ -1,4 +1,4 @@
-"""Edited copies of a photo, as people make them: for the duplicate tests and bench/bench_duplicates.py."""
+"""Edited copies of a photo, as people make them: for tests/engine/test_duplicates.py and bench/bench_duplicates.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont
 
-ASSETS = Path(__file__).resolve().parents[3] / "shared" / "assets" / "data"
+ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets" / "data"
 if not ASSETS.is_dir():
     ASSETS = Path("/work/shared/assets/data")
 CALTECH = ASSETS / "caltech101_subset" / "images"

@@ -37,6 +37,8 @@ MAX_MESSAGE = 64 * 1024
 #: A query's reply carries results (about 300 bytes each); the client reads at most this much.
 MAX_REPLY = 16 * 1024 * 1024
 KINDS = ("photo", "video", "sound")
+#: The most results a query may ask the app for (their reply stays well under MAX_REPLY).
+MAX_RESULTS = 10_000
 #: The deepest nesting of arrays and objects a request may have (ours have 2). Python's json parser
 #: recurses once per level, so 50,000 ``[`` on one line raised RecursionError in the app.
 MAX_DEPTH = 8
@@ -96,7 +98,7 @@ def _query_from_args(args: Sequence[str]) -> dict | None:
         ns = p.parse_args(list(args))
     except _UsageError:
         return None
-    if ns.limit < 1 or not all(os.path.isfile(f) for f in ns.files):
+    if not 1 <= ns.limit <= MAX_RESULTS or not all(os.path.isfile(f) for f in ns.files):
         return None
     at = None
     if ns.at is not None:
@@ -207,8 +209,8 @@ def decode(line: bytes) -> dict:
         raise ValueError("files must be absolute paths")
     if msg["cmd"] == "query":
         limit, kinds, folder, at = (msg.get(k) for k in ("limit", "kinds", "folder", "at"))
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100_000:
-            raise ValueError("limit must be a whole number from 1 to 100000")
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_RESULTS:
+            raise ValueError(f"limit must be a whole number from 1 to {MAX_RESULTS}")
         if kinds is not None and not (isinstance(kinds, list) and all(k in KINDS for k in kinds)):
             raise ValueError(f"kinds must be a list of {', '.join(KINDS)}")
         if folder is not None and not (isinstance(folder, str) and os.path.isabs(folder)):

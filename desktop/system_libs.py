@@ -69,12 +69,19 @@ XCB_LIBRARIES: dict[str, tuple[str, str, str, str]] = {
 
 
 def can_load(soname: str) -> bool:
-    """True when the dynamic loader finds ``soname`` (loading it has no side effect worth undoing)."""
-    try:
-        ctypes.CDLL(soname)
-    except OSError:
-        return False
-    return True
+    """True when the dynamic loader finds ``soname`` (loading it has no side effect worth undoing), on
+    the system or, in a PyInstaller build, in the bundle (which may carry some of them)."""
+    candidates = [soname]
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        candidates += [os.path.join(bundle, soname), os.path.join(bundle, "PySide6", "Qt", "lib", soname)]
+    for name in candidates:
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            continue
+        return True
+    return False
 
 
 def missing_libraries(loader: Callable[[str], bool] = can_load) -> list[str]:

@@ -17,6 +17,7 @@ held in memory for long files). Every failure is a per-file error (DecodeError),
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,8 @@ from engine.storage import catalog as cat
 if TYPE_CHECKING:
     from engine.library import Library
 
+log = logging.getLogger(__name__)
+
 LONG_SOUND_S = 30.0
 MAX_SEGMENTS = 4000
 VIDEO_MAX_MOMENTS = 600
@@ -59,11 +62,17 @@ def _segment_seconds(duration: float | None) -> float:
 
 def _index_audio(lib: Library, p: Prepared, clip_kind: int) -> None:
     """Runs on the encoder thread: stream, embed and store one file's audio (sound or soundtrack)."""
-    from engine.media.audio import iter_audio_chunks
+    from engine.media.audio import SAMPLE_RATE, iter_audio_chunks
+    from engine.media.waveform import Envelope
     from engine.storage.store import vector_id
 
     seg_s = _segment_seconds(p.duration)
-    seg, clip, tags = embed_audio_stream(lib.audio_encoder(), iter_audio_chunks(p.row.path, chunk_s=seg_s))
+    chunks = iter_audio_chunks(p.row.path, chunk_s=seg_s)
+    # A sound's tile shows its waveform: its envelope is taken from the chunks as they stream past.
+    envelope = Envelope(SAMPLE_RATE) if clip_kind == KIND_SOUND else None
+    if envelope is not None:
+        chunks = envelope.tap(chunks)
+    seg, clip, tags = embed_audio_stream(lib.audio_encoder(), chunks)
     total = len(seg) * seg_s
     vecs = [clip]
     ts = [WHOLE_FILE_T]  # the clip vector stands for no moment in particular
@@ -85,6 +94,20 @@ def _index_audio(lib: Library, p: Prepared, clip_kind: int) -> None:
     lib.catalog.set_tags(p.row.id, lib.settings.audio_model, tags)
     if p.duration is None:
         p.duration = total
+    if envelope is not None:
+        _save_waveform(lib, p.row, envelope)
+
+
+def _save_waveform(lib: Library, row: cat.FileRow, envelope: Any) -> None:
+    """Store the sound's waveform beside the thumbnails; a cache that cannot be written costs the tile
+    its picture (the app makes it again on first display), never the file its index."""
+    from engine.media.waveform import render_waveform, save_waveform, waveform_key
+
+    try:
+        key = waveform_key(row.path, row.size, row.mtime)
+        save_waveform(lib.settings.thumbnails_dir, key, render_waveform(envelope.shape()))
+    except (OSError, ValueError) as e:
+        log.warning("no waveform for %s: %s", row.path, e)
 
 
 def prepare_sound(lib: Library, row: cat.FileRow, cancel: CancelFn) -> Prepared:

@@ -82,7 +82,9 @@ def positions_of(pane: Any) -> list[float]:
     return seen
 
 
-def test_plays_a_long_recording_from_its_matched_moment(can_play: None, pane: Any, qtbot: Any, tmp_path: Path):
+def test_plays_a_long_recording_from_its_matched_moment(
+    can_play: None, pane: Any, qtbot: Any, tmp_path: Path
+):
     r = sound(tone(tmp_path / "long.wav", 40.0), t=20.0, duration=40.0)
     pane.show_result(r)
     assert pane.playback.timeline.isVisible()  # a long recording has a timeline

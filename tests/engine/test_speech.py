@@ -283,3 +283,57 @@ def test_what_was_said_is_found_by_words_and_by_meaning(
     assert hits[0]["t"] == pytest.approx(12.0)
     hits = cli_json(capsys, "search", "how do leaves use sunlight", "-n", "5")
     assert Path(hits[0]["path"]).name == "lecture.wav"
+
+
+def write_talking_clip(path: Path, voice: np.ndarray | None, seconds: float) -> None:
+    """An MP4 of a plain picture with ``voice`` (16 kHz mono) as its AAC soundtrack (None: no audio)."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=10)
+        video.width, video.height, video.pix_fmt = 96, 64, "yuv420p"
+        audio = None
+        if voice is not None:
+            audio = out.add_stream("aac", rate=SAMPLE_RATE)
+            audio.layout = "mono"
+        frame_img = np.full((64, 96, 3), (40, 90, 160), dtype=np.uint8)
+        for _ in range(int(seconds * 10)):
+            for packet in video.encode(av.VideoFrame.from_ndarray(frame_img, format="rgb24")):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+        if audio is not None and voice is not None:
+            pcm = np.zeros(int(seconds * SAMPLE_RATE), dtype=np.float32)
+            pcm[: min(len(voice), len(pcm))] = voice[: len(pcm)]
+            step = 1024
+            for i in range(0, len(pcm), step):
+                chunk = pcm[i : i + step]
+                frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
+                frame.sample_rate = SAMPLE_RATE
+                frame.pts = i
+                for packet in audio.encode(frame):
+                    out.mux(packet)
+            for packet in audio.encode():
+                out.mux(packet)
+
+
+@needs_espeak
+def test_speech_in_a_video_soundtrack_and_a_silent_clip(speech_home: Path, tmp_path: Path, capsys) -> None:
+    from tests.engine.videogen import has_encoder
+
+    if not has_encoder("libx264"):
+        pytest.skip("this FFmpeg build cannot write H.264")
+    lib_dir = tmp_path / "clips"
+    lib_dir.mkdir()
+    voice = speak("Welcome to the family picnic by the lake, everyone is here.", tmp_path / "v.wav")
+    write_talking_clip(
+        lib_dir / "picnic.mp4", np.concatenate([np.zeros(SAMPLE_RATE, np.float32), voice]), 6.0
+    )
+    write_talking_clip(lib_dir / "silent.mp4", None, 3.0)
+    summary = cli_json(capsys, "index", str(lib_dir))
+    assert summary["indexed"] == 2
+    speech = cli_json(capsys, "status")["analyzers"]["speech"]
+    assert speech["done"] == 2 and speech["failed"] == 0
+    segs = cli_json(capsys, "transcript", str(lib_dir / "picnic.mp4"))
+    assert segs and all(0.0 <= s["start"] <= s["end"] <= 6.5 for s in segs)
+    assert cli_json(capsys, "transcript", str(lib_dir / "silent.mp4")) == []

@@ -17,6 +17,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from desktop import relevance
 from desktop.qt_compat import emit, no_data
 from desktop.thumbnails import ThumbnailLoader, ThumbRequest, photo_key
+from desktop.waveform import waveform_request
 from engine.core.durations import format_duration
 from engine.media.thumbnails import moment_key
 
@@ -24,12 +25,14 @@ Index = QModelIndex | QPersistentModelIndex
 
 
 def thumb_request(r: Any) -> ThumbRequest | None:
-    """What to load for a result's tile; None for sounds (they show an icon and their duration)."""
+    """What to load for a result's tile: a photo's thumbnail, a video moment's frame, a sound's waveform."""
     if r.kind == "photo":
         return ThumbRequest(photo_key(r.path, r.size, r.mtime), "photo", r.path)
     if r.kind == "video":
         mk = moment_key(r.file_id, r.t or 0.0)
         return ThumbRequest(f"moment:{mk}", "moment", r.path, moment_key=mk)
+    if r.kind == "sound":
+        return waveform_request(r)
     return None
 
 

@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
 from desktop.glyphs import draw_photo, draw_play, draw_wave
 from desktop.qt_compat import emit
 from desktop.result_model import ResultModel, Tile
+from desktop.scrub import TileScrubber, draw_scrub_bar, scrubbed_frame
+from desktop.waveform import matched_span, paint_sound_tile
 
 TILE = QSize(188, 196)
 THUMB_H = 140
@@ -63,15 +65,22 @@ class TileDelegate(QStyledItemDelegate):
             p.drawRoundedRect(r, 8, 8)
         thumb = QRectF(r.left() + PAD, r.top() + PAD, r.width() - 2 * PAD, THUMB_H)
         pm = tile.pixmap
-        if isinstance(pm, QPixmap) and not pm.isNull():
+        scrub = scrubbed_frame(self.parent(), index.row())  # a hovered video: the moment under the pointer
+        if scrub is not None:
+            pm = scrub.pixmap
+        if isinstance(pm, QPixmap) and not pm.isNull() and tile.kind == "sound":  # its own waveform
+            paint_sound_tile(p, thumb, pm, matched_span(index.data(ResultModel.ResultRole)), pal)
+        elif isinstance(pm, QPixmap) and not pm.isNull():
             self._draw_pixmap(p, thumb, pm)
         else:
             p.drawPixmap(thumb.topLeft(), self._placeholder(p, thumb, tile.kind, pal))
+        if scrub is not None:
+            draw_scrub_bar(p, thumb, scrub)
         p.setFont(self._small_font(p.font()))  # the badges and the name
         if tile.score:
             self._badge(p, thumb, tile.score, top=True)
-        if tile.badge:
-            self._badge(p, thumb, tile.badge, top=False)
+        if tile.badge or scrub is not None:
+            self._badge(p, thumb, scrub.label if scrub is not None else tile.badge, top=False)
         text_rect = QRectF(
             r.left() + PAD, thumb.bottom() + 4, r.width() - 2 * PAD, r.bottom() - thumb.bottom() - 4
         )
@@ -195,6 +204,7 @@ class ResultView(QListView):
         self.setDragEnabled(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.setItemDelegate(TileDelegate(self))
+        self.scrubber = TileScrubber(self)  # hovering a video tile shows its moments (desktop/scrub.py)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.DefaultContextMenu)
         self.doubleClicked.connect(lambda _i: self._emit(self.openRequested))
 

@@ -28,7 +28,8 @@ PREVIEWS_KEPT = 6
 @dataclass(frozen=True)
 class ThumbRequest:
     """What to load: ``kind`` is "photo" (disk-cached thumbnail), "moment" (the indexer's frame for
-    ``moment_key``) or "preview" (the file itself, scaled to ``max_side``)."""
+    ``moment_key``), "waveform" (a sound's waveform picture, cached under ``moment_key``; made from the
+    file when the indexer did not) or "preview" (the file itself, scaled to ``max_side``)."""
 
     key: str
     kind: str
@@ -55,6 +56,14 @@ def moment_thumbnail_file(cache_dir: Path, moment_key: str) -> Path | None:
 
     p = thumbnail_path(cache_dir, moment_key)
     return p if p.is_file() else None
+
+
+def waveform_file(cache_dir: Path, key: str, src: str) -> Path:
+    """The waveform picture of a sound, made now (decoding the whole file) if the indexer did not.
+    Raises DecodeError for a file with no decodable audio."""
+    from engine.media.waveform import make_waveform_file
+
+    return make_waveform_file(cache_dir, key, src)
 
 
 def read_image(path: str | Path, max_side: int) -> QImage:
@@ -105,6 +114,8 @@ class _Job(QRunnable):
             req = self.req
             if req.kind == "photo":
                 img = read_image(photo_thumbnail_file(self.loader.cache_dir, req.key, req.path), req.max_side)
+            elif req.kind == "waveform":
+                img = read_image(waveform_file(self.loader.cache_dir, req.moment_key, req.path), req.max_side)
             elif req.kind == "moment":
                 f = moment_thumbnail_file(self.loader.cache_dir, req.moment_key)
                 img = read_image(f, req.max_side) if f is not None else QImage()

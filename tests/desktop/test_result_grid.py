@@ -55,4 +55,4 @@ def test_a_tile_is_one_call_to_the_model(tmp_path: Any) -> None:
     assert [t.badge for t in tiles] == ["", "▶ 1:23", "♪ 0:42"]
     assert all(t.score == model.index(i, 0).data(ResultModel.ScoreRole) for i, t in enumerate(tiles))
     assert all(t.pixmap is None for t in tiles)  # loading: the delegate paints the kind's glyph
-    assert len(asked) == 2  # the photo's thumbnail and the video moment's frame; a sound has none
+    assert len(asked) == 3  # the photo's thumbnail, the video moment's frame, the sound's waveform

@@ -273,8 +273,16 @@ class SearchBar(QWidget):
         task.finished.connect(self.set_summary)
 
     def set_summary(self, summary: Any) -> None:
-        """Use ``summary`` (engine.search.understand.LibrarySummary) for the chips and the place list."""
+        """Use ``summary`` (engine.search.understand.LibrarySummary) for the chips and the place list.
+        When the library's places or years changed (the metadata pass just filled them in) and the
+        query has a date or place, ``filtersChanged`` asks for the search again."""
+        before = self.summary
         self.summary = summary
+        changed = (
+            before is not None
+            and summary is not None
+            and (before.places != summary.places or before.years != summary.years)
+        )
         current = self.place()
         self.place_box.blockSignals(True)
         self.place_box.clear()
@@ -286,6 +294,8 @@ class SearchBar(QWidget):
             self.place_box.setCurrentIndex(0)
         self.place_box.blockSignals(False)
         self.update_chips()
+        if changed and (self.chips.parts() or self.when_where()):
+            emit(self.filtersChanged)
 
     def when_where(self) -> dict[str, str]:
         """The date, place and sort filters that are set, as engine.search.understand.search takes them."""

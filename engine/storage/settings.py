@@ -91,6 +91,8 @@ class Settings:
     speech: bool = True
     #: The Whisper model for speech (see engine.models.registry: whisper-tiny / -base / -small).
     speech_model: str = "whisper-base"
+    #: Read text in photos and video moments (RapidOCR), so a word on a sign finds the picture.
+    ocr: bool = True
     extra: dict = field(default_factory=dict)
 
     home: Path = field(default_factory=data_dir, repr=False)
@@ -246,7 +248,7 @@ def _checked(path: Path, key: str, value: object) -> object:
         if value in IMAGE_PRECISIONS:
             return value
         raise bad(" or ".join(f'"{p}"' for p in IMAGE_PRECISIONS))
-    if key in ("keep_running_in_tray", "speech"):
+    if key in ("keep_running_in_tray", "speech", "ocr"):
         if not isinstance(value, bool):
             raise bad("true or false")
         return value

@@ -18,6 +18,7 @@ from desktop.qt_compat import emit
 
 if TYPE_CHECKING:
     from desktop.session import Session
+    from engine.search.results import Result
 
 LIMIT = 500
 
@@ -48,9 +49,9 @@ class Answer:
     """The engine's results for a query (``all``, in its order), split by the score floor."""
 
     query: Query
-    all: list[Any]
-    good: list[Any]
-    weak: list[Any]
+    all: list[Result]
+    good: list[Result]
+    weak: list[Result]
 
 
 class SearchController(QObject):
@@ -137,7 +138,7 @@ class SearchController(QObject):
             q, self._waiting = self._waiting, None
             emit(self.failed, q, self.bridge.open_exc or RuntimeError(_reason))
 
-    def _on_results(self, query: Query, results: list[Any]) -> None:
+    def _on_results(self, query: Query, results: list[Result]) -> None:
         if query is not self.query:
             return
         self._task = None

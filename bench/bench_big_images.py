@@ -4,7 +4,8 @@
 
 Writes the test images (a 12000x12000 flat PNG of ~1 MB, a 12000x12000 noisy PNG, an 81 MP deflate
 TIFF, a 12000x12000 JPEG), then runs each decode in a fresh interpreter and prints its peak RSS
-(``VmHWM``, else ``ru_maxrss``) beside the interpreter's own baseline. Not a test: figures vary with the allocator.
+(``VmHWM``, else ``ru_maxrss``) beside the interpreter's own baseline. Not a test: figures vary with
+the allocator.
 """
 
 from __future__ import annotations

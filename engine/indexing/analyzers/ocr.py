@@ -1,0 +1,121 @@
+"""The OCR analyzer: text in photos and in video moments, read after the embeddings, so photos are
+searchable by how they look first and by the words on them a little later.
+
+Per file: a photo is decoded once at the size OCR needs (short side about 720 px; a 12 MP JPEG at 1/4
+scale) and read by :class:`engine.models.ocr.OcrModel` (a cheap gate first, so the many photos without
+text cost one small detector pass). A video's moments are sampled at the embedding's interval (same
+``t``, so a hit lines up with the moment's thumbnail), at OCR size; a moment that looks the same as the
+last one read (a static shot, a slide held on screen) is not read again. What was read replaces the
+file's rows in ``engine.storage.texts`` in one transaction, and the runner marks the file done after
+that, so a kill at any point re-reads at most the file in hand, and re-reading it leaves one copy.
+
+``ocr = false`` in settings.toml turns it off (its files stay pending, and it resumes when turned on).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from engine.indexing.analyzers.base import Analyzer, Inputs, register
+from engine.media.kinds import Kind
+
+if TYPE_CHECKING:
+    from engine.library import Library
+    from engine.models.ocr import OcrModel, TextLine
+    from engine.storage.catalog import FileRow
+
+#: Seconds between the video moments read (the embedding's own interval; scene changes come on top).
+VIDEO_INTERVAL_S = 2.0
+#: At most this many moments of one video are read (spread over its whole length).
+MAX_MOMENTS = 600
+#: Mean absolute difference (0..255) of two moments' 32x32 grey copies below which the later one is
+#: the same picture (held shot, slide, credits) and is not read again.
+SAME_PICTURE = 4.0
+
+_model: OcrModel | None = None
+_model_lock = threading.Lock()
+
+
+def ocr_model() -> OcrModel:
+    """The process's OCR model (loaded on first use; the sessions are shared by every library)."""
+    global _model
+    with _model_lock:
+        if _model is None:
+            from engine.models.ocr import OcrModel
+
+            _model = OcrModel()
+        return _model
+
+
+def read_photo(image: Any, model: OcrModel | None = None) -> list[TextLine]:
+    """The lines read in one decoded photo (PIL image or RGB array)."""
+    return (model or ocr_model()).read(image)
+
+
+def _signature(image: Any) -> np.ndarray:
+    from PIL import Image as PILImage
+
+    img = image if isinstance(image, PILImage.Image) else PILImage.fromarray(np.asarray(image))
+    return np.asarray(img.convert("L").resize((32, 32), PILImage.Resampling.BILINEAR), dtype=np.float32)
+
+
+def read_moments(
+    moments: Any, model: OcrModel | None = None, cancel: Any = None
+) -> list[tuple[float, TextLine]]:
+    """(t, line) for each line read in a video's moments (``Moment`` objects with ``t`` and ``image``).
+    A moment that looks like the last one read is skipped. Stops early when ``cancel()`` is true."""
+    model = model or ocr_model()
+    out: list[tuple[float, TextLine]] = []
+    last: np.ndarray | None = None
+    for m in moments:
+        if cancel is not None and cancel():
+            break
+        sig = _signature(m.image)
+        if last is not None and float(np.abs(sig - last).mean()) < SAME_PICTURE:
+            continue
+        last = sig
+        out.extend((float(m.t), line) for line in model.read(m.image))
+    return out
+
+
+class OcrAnalyzer(Analyzer):
+    name: ClassVar[str] = "ocr"
+    #: Bump with engine.models.ocr.VERSION's meaning: a new reading recipe re-reads every file.
+    version: ClassVar[int] = 1
+    kinds: ClassVar[frozenset[str]] = frozenset({Kind.PHOTO.value, Kind.VIDEO.value})
+    needs: ClassVar[str] = "pixels"
+    produces: ClassVar[str] = "text rows with boxes (full-text index)"
+    # After the embeddings (0) and metadata (10, cheap), before hashes (30) and speech (40, slowest).
+    priority: ClassVar[int] = 20
+    label: ClassVar[str] = "reading text in photos"
+
+    def ready(self, lib: Library) -> str | None:
+        if not getattr(lib.settings, "ocr", True):
+            return "turned off in settings (ocr = false)"
+        import importlib.util
+
+        if importlib.util.find_spec("rapidocr_onnxruntime") is None:
+            return "the rapidocr-onnxruntime package is not installed (pip install rapidocr-onnxruntime)"
+        return None
+
+    def analyze(self, lib: Library, row: FileRow, inputs: Inputs) -> None:
+        from engine.models.ocr import DECODE_MIN_SIDE
+        from engine.storage.texts import PHOTO_T, TextIndex, TextRow
+
+        model = ocr_model()
+        if row.kind == Kind.VIDEO.value:
+            moments = inputs.moments(interval=VIDEO_INTERVAL_S, max_moments=MAX_MOMENTS, size=DECODE_MIN_SIDE)
+            found = read_moments(moments, model, cancel=inputs)
+            if inputs.cancelled:
+                return  # part of the clip only: the runner leaves it pending, nothing is stored
+            rows = [TextRow(line.text, line.box, line.confidence, t=t) for t, line in found]
+        else:
+            lines = model.read(inputs.photo(min_side=DECODE_MIN_SIDE))
+            rows = [TextRow(line.text, line.box, line.confidence, t=PHOTO_T) for line in lines]
+        TextIndex(lib.catalog).replace(row.id, rows)
+
+
+OCR = register(OcrAnalyzer())

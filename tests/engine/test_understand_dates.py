@@ -99,6 +99,8 @@ def test_a_bare_year_in_longer_text_is_weak_and_the_whole_query_is_not() -> None
     assert [m.weak for m in find_dates("beach 2019", TODAY)] == [True]
     assert [m.weak for m in find_dates("1984 poster", TODAY)] == [True]
     assert [m.weak for m in find_dates("beach in 2019", TODAY)] == [False]
+    assert [m.weak for m in find_dates("the 1984 poster", TODAY)] == [True]
+    assert [m.weak for m in find_dates("fotos de 2019", TODAY)] == [False]
     assert [m.weak for m in find_dates("beach 2019-2020", TODAY)] == [False]
 
 

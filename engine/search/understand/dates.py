@@ -95,6 +95,7 @@ class Lexicon:
     between: set[str]
     joiners: set[str]
     connectors: set[str]
+    articles: set[str]
     inner: set[str]
     fillers: set[str]
 
@@ -112,7 +113,7 @@ def lexicon(data_dir: Path = DATA_DIR) -> Lexicon:
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
 
-    lx = Lexicon({}, {}, {}, {}, set(), set(), {}, {}, set(), set(), set(), set(), set())
+    lx = Lexicon({}, {}, {}, {}, set(), set(), {}, {}, set(), set(), set(), set(), set(), set())
     for path in sorted(data_dir.glob("dates_*.toml")):
         try:
             t = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -137,6 +138,7 @@ def lexicon(data_dir: Path = DATA_DIR) -> Lexicon:
             lx.joiners |= {fold(w) for w in r.get("joiners", [])}
             w = t.get("words", {})
             lx.connectors |= {fold(x) for x in w.get("connectors", [])}
+            lx.articles |= {fold(x) for x in w.get("articles", [])}
             lx.inner |= {fold(x) for x in w.get("inner", [])}
             lx.fillers |= {fold(x) for x in w.get("fillers", [])}
         except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -392,8 +394,10 @@ class _Parser:
                 continue
             rng, end, bare = found
             words_in = sum(1 for t in self.toks[start:end] if t.folded[:1].isalnum())
-            # A bare year is weak inside longer text unless a connector came with it ("in 2019").
-            weak = bare and lead == start and words_in < n_words
+            # A bare year is weak inside longer text unless a preposition came with it ("in 2019"; an
+            # article alone, "the 1984 poster", does not count).
+            said = {t.folded for t in self.toks[start:lead]} - self.lx.articles
+            weak = bare and not said and words_in < n_words
             fragment = self.text[self.toks[start].start : self.toks[end - 1].end]
             label = self.text[self.toks[lead].start : self.toks[end - 1].end]
             span = (self.toks[start].start, self.toks[end - 1].end)

@@ -172,7 +172,7 @@ def product(items: list[tuple[Path, int, str]], home: Path, seed: int) -> tuple[
 def _random_hash(rng: np.random.Generator) -> int:
     bits = np.zeros(64, dtype=bool)
     bits[rng.choice(64, 32, replace=False)] = True
-    return int(sum(1 << (63 - i) for i in np.flatnonzero(bits)))
+    return sum(1 << (63 - int(i)) for i in np.flatnonzero(bits))
 
 
 def grouping_cost(items: list[tuple[Path, int, str]], home: Path, sizes: list[int], probes: int) -> dict:

@@ -578,6 +578,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_repair.add_parser(sub)
 
+    from engine.cli import duplicates as cli_duplicates  # light, like watch
+
+    cli_duplicates.add_parser(sub)
+
     p = sub.add_parser("models", help="list, download or install models")
     msub = p.add_subparsers(dest="models_cmd", metavar="ACTION", required=True)
     m = msub.add_parser("list", help="known models and whether they are installed")

@@ -378,3 +378,116 @@ def pack_u64(values: Sequence[int] | np.ndarray) -> bytes:
 
 def unpack_u64(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype="<u8").astype(np.uint64)
+
+
+# -- groups as the user sees them --------------------------------------------------------------------
+
+
+@dataclass
+class GroupFile:
+    """One file of a duplicate group, with what the user needs to choose which to keep."""
+
+    file_id: int
+    path: str
+    kind: str
+    size: int
+    width: int | None
+    height: int | None
+    #: Capture time (UTC seconds) from the metadata analyzer, else the file's modification time.
+    taken: float
+    #: True when ``taken`` is a real capture time (EXIF / container), not the modification time.
+    captured: bool
+    edited: bool
+    duration: float | None
+    keep: bool = False
+
+    @property
+    def pixels(self) -> int:
+        return (self.width or 0) * (self.height or 0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "keep": self.keep,
+            "file_id": self.file_id,
+            "size": self.size,
+            "width": self.width,
+            "height": self.height,
+            "taken": self.taken,
+            "captured": self.captured,
+            "edited": self.edited,
+            "duration": self.duration,
+        }
+
+
+@dataclass
+class Group:
+    kind: str
+    files: list[GroupFile]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "files": [f.to_json() for f in self.files]}
+
+    @property
+    def kept(self) -> GroupFile:
+        return next(f for f in self.files if f.keep)
+
+    @property
+    def others(self) -> list[GroupFile]:
+        return [f for f in self.files if not f.keep]
+
+
+def suggest_keep(files: list[GroupFile]) -> GroupFile:
+    """The copy to keep: the largest resolution, then not an edited copy, then the oldest capture, then
+    the biggest file (least recompressed), then the shortest path (the original's folder, usually)."""
+    return min(
+        files,
+        key=lambda f: (-f.pixels, f.edited, f.taken, -f.size, len(f.path), f.path),
+    )
+
+
+def list_groups(catalog: Catalog, kind: str | None = None) -> list[Group]:
+    """Every duplicate group (optionally of one kind), biggest first, each with a suggested keeper
+    marked ``keep`` and listed first. Files gone from the catalog are left out."""
+    from engine.storage import metadata as store_meta
+
+    tables = DuplicateTables.of(catalog)
+    ids = tables.groups(kind)
+    flat = [f for g in ids for f in g]
+    rows = catalog.get_many(flat)
+    hashes = tables.get_many(flat)
+    try:
+        metas = store_meta.get_many(catalog, flat)
+    except sqlite3.Error:  # no metadata table yet: modification times only
+        metas = {}
+    out: list[Group] = []
+    for g in ids:
+        files: list[GroupFile] = []
+        for fid in g:
+            row, h = rows.get(fid), hashes.get(fid)
+            if row is None or h is None:
+                continue
+            meta = metas.get(fid)
+            captured = meta is not None and meta.utc is not None and meta.time_source != "mtime"
+            taken = float(meta.utc) if captured and meta is not None and meta.utc is not None else row.mtime
+            files.append(
+                GroupFile(
+                    fid,
+                    row.path,
+                    h.kind,
+                    row.size,
+                    h.width,
+                    h.height,
+                    taken,
+                    captured,
+                    h.edited,
+                    row.duration,
+                )  # fmt: skip
+            )
+        if len(files) < 2:
+            continue
+        best = suggest_keep(files)
+        best.keep = True
+        files.sort(key=lambda f: (not f.keep, f.path))
+        out.append(Group(files[0].kind, files))
+    return out

@@ -26,6 +26,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "engine.indexing.analyzers.embeddings",
     "engine.indexing.analyzers.metadata",
     "engine.indexing.analyzers.speech",
+    "engine.indexing.analyzers.hashes",
     "engine.indexing.analyzers.ocr",
 )
 

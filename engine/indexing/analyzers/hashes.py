@@ -62,8 +62,6 @@ VIDEO_MOMENTS = 240
 #: Share of the shorter clip's moments that must match, in order, for a copy or a trim.
 VIDEO_SHARE = 0.6
 VIDEO_MAX_DISTANCE = 10
-#: Sound fingerprints: sub-fingerprints kept as index keys (those whose value is 0 mod this).
-SOUND_KEY_EVERY = 4
 SOUND_MAX_BER = 0.3
 SOUND_MIN_OVERLAP = 0.8
 _SOUND_BAND = 100
@@ -316,12 +314,12 @@ def hash_and_group_sound(lib: Library, row: FileRow) -> list[int]:
     """Fingerprint a sound, store it, and group it with the same recording in other formats or trims."""
     t = tables(lib)
     digest = H.full_hash(row.path)
-    fp = H.load_sound_fingerprint(row.path)
+    fp, keys_arr = H.load_sound_fingerprint(row.path)
     hrow = HashRow(
         row.id, Kind.SOUND.value, VERSION, digest, None, None, None, False, fp.astype("<u4").tobytes()
     )
     t.put(hrow, [])
-    keys = [int(v) for v in fp.tolist() if v and v % SOUND_KEY_EVERY == 0]
+    keys = sorted({int(v) for v in keys_arr.tolist()})
     t.put_keys(row.id, _SOUND_BAND, keys)
     found: list[tuple[int, float, str]] = [(f, 0.0, "exact") for f in t.with_full_hash(digest) if f != row.id]
     exact = {f for f, _, _ in found}

@@ -3,7 +3,8 @@
 Third-party libraries talk on stderr during an ordinary ``index`` or ``search``: ONNX Runtime's
 quantizer logs "Please consider to run pre-processing before quantization" on the root logger,
 transformers draws a "Loading weights" progress bar, and faiss (inside Milvus Lite) prints "WARNING
-clustering N points to M centroids" from C++ straight to file descriptor 2. None of it is for the
+clustering N points to M centroids" from C++ straight to file descriptor 2, and ONNX Runtime's C++
+logger its own warnings there too. None of it is for the
 user. :func:`setup_logging` sends every library's logging and Python's warnings to
 ``<data folder>/lookalike.log`` (private to the user, rotated at 1 MB) and keeps on the terminal only
 the warnings of ``engine.*``/``desktop.*`` (as before, one bare line each); ``verbose`` puts
@@ -13,6 +14,8 @@ everything back on the terminal too. :func:`quiet_faiss_training` catches faiss'
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.util
 import logging
 import logging.handlers
 import os
@@ -110,11 +113,55 @@ def setup_logging(home: Path | None, *, verbose: bool = False) -> Path | None:
         _configured_handlers.append(h)
     logging.captureWarnings(True)  # warnings.warn -> logger "py.warnings" -> the file (stderr with -v)
     if not verbose:
+        after_import("onnxruntime", _quiet_onnxruntime)
         # transformers reads this when it is imported (every model import is lazy, so this is early).
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     return path
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Runs ``hook(module)`` once, right after ``name`` is first imported (heavy libraries are imported
+    lazily, long after logging is set up, and some can only be quietened once loaded)."""
+
+    def __init__(self, name: str, hook: Any) -> None:
+        self.name, self.hook = name, hook
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self.name:
+            return None
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)  # one shot; and find_spec below must not find us again
+        spec = importlib.util.find_spec(fullname)
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        exec_module, hook = loader.exec_module, self.hook
+
+        def exec_and_hook(module: Any) -> None:
+            exec_module(module)
+            with contextlib.suppress(Exception):  # quietening must never break the import
+                hook(module)
+
+        loader.exec_module = exec_and_hook
+        return spec
+
+
+def after_import(name: str, hook: Any) -> None:
+    """Call ``hook(module)`` when ``name`` is imported (now, if it already is)."""
+    if name in sys.modules:
+        with contextlib.suppress(Exception):
+            hook(sys.modules[name])
+        return
+    if not any(isinstance(f, _AfterImport) and f.name == name for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport(name, hook))
+
+
+def _quiet_onnxruntime(ort: Any) -> None:
+    # 3 = ERROR: its C++ warnings ("Removing initializer ... not used by any node", with colour codes)
+    # are printed straight to stderr, past Python's logging.
+    ort.set_default_logger_severity(3)
 
 
 _fd_lock = threading.Lock()

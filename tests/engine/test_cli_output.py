@@ -114,3 +114,46 @@ def test_index_and_search_show_only_lookalikes_own_messages(tmp_path: Path, home
 
     if engine_name() == "lite3":  # Milvus Lite 3.2 loads faiss in-process; the native 2.5 does not
         assert "INFO faiss.loader" in verbose.stderr  # -v shows the libraries
+
+
+def test_onnx_runtimes_own_warnings_stay_off_the_terminal(tmp_path: Path) -> None:
+    """ONNX Runtime's C++ logger prints past Python's logging ("Removing initializer ..." with colour
+    codes); once it is imported after setup_logging, only errors remain."""
+    import subprocess
+    import sys
+
+    onnx = pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    unused = numpy_helper.from_array(np.zeros(3, np.float32), "unused")
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y], initializer=[unused]
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "unused.onnx")
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from engine.core.logs import setup_logging\n"
+        "setup_logging(Path(sys.argv[1]), verbose=sys.argv[2] == 'v')\n"
+        "import onnxruntime as ort\n"
+        "ort.InferenceSession(sys.argv[1] + '/unused.onnx', providers=['CPUExecutionProvider'])\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+
+    def stderr(mode: str) -> str:
+        env = dict(os.environ, PYTHONPATH=str(repo))
+        return subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path), mode],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stderr
+
+    assert "Removing initializer" not in stderr("quiet")
+    assert "Removing initializer" in stderr("v")

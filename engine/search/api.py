@@ -20,6 +20,7 @@ from engine.search.examples import encode_example
 from engine.search.results import Result, in_folder, match_from_cosine
 from engine.search.retrievers.base import Candidate
 from engine.search.retrievers.visual import vector_candidates
+from engine.search.stacks import stack_results
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -46,7 +47,9 @@ def search_text(
     """
     if not text.strip():
         return []
-    return ranking.search(lib, text, limit=limit, kinds=kinds, folder=folder, only=only, closest=closest)
+    results = ranking.search(lib, text, limit=limit, kinds=kinds, folder=folder, only=only, closest=closest)
+    # duplicates engineer: near-duplicates and bursts fold into one result (engine/search/stacks.py).
+    return stack_results(lib, results)
 
 
 def _similar_results(lib: Library, found: list[Candidate]) -> list[Result]:
@@ -98,7 +101,8 @@ def search_similar(
         retriever="similar",
         exclude_path=resolved,
     )
-    return _similar_results(lib, found)
+    # duplicates engineer: near-duplicates and bursts fold into one result (engine/search/stacks.py).
+    return stack_results(lib, _similar_results(lib, found))
 
 
 def search_similar_many(

@@ -70,6 +70,8 @@ class Result:
     #: True: a good match; False: only among the closest (nothing better was found); None: not judged
     #: (results made outside the ranking step, e.g. by tests or older callers).
     good: bool | None = None
+    #: Near-duplicates and burst shots folded under this one (engine.search.stacks), best first.
+    stack: list[Result] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -84,6 +86,7 @@ class Result:
         d = asdict(self)
         d["moments"] = [{"t": t, "score": s} for t, s in self.moments]
         d["reason"] = self.reason
+        d["stack"] = [r.to_json() for r in self.stack]
         return d
 
 

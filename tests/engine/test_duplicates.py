@@ -277,3 +277,31 @@ def test_sound_fingerprint_is_stable_under_gain() -> None:
     assert ber < 0.05 and off == 0.0 and overlap == 1.0
     other = H.sound_fingerprint(_tone_noise(4, 8.0, 8000), 8000)
     assert H.fingerprint_match(a, other)[0] > 0.3
+
+
+def test_stack_results_folds_a_group_under_its_best_ranked_member(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from engine.search.results import Result
+    from engine.search.stacks import stack_results
+    from engine.storage.catalog import Catalog
+    from engine.storage.duplicates import DuplicateTables, HashRow
+
+    c = Catalog(tmp_path / "c.sqlite")
+    try:
+        ids = [c.add(f"/x/{i}.jpg", 1, 0.0, "photo") for i in range(3)]
+        t = DuplicateTables.of(c)
+        for fid in ids:
+            t.put(HashRow(fid, "photo", 1, None, 1, 1, None, False, None), [])
+        t.add_pairs([(ids[0], ids[2], "photo", 2, "full")])
+        t.regroup([ids[0]])
+        results = [
+            Result(fid, f"/x/{i}.jpg", "photo", 1.0 - i / 10)
+            for i, fid in enumerate([ids[2], ids[1], ids[0]])
+        ]
+        out = stack_results(SimpleNamespace(catalog=c), results)
+        assert [r.file_id for r in out] == [ids[2], ids[1]]
+        assert [s.file_id for s in out[0].stack] == [ids[0]]
+        assert out[0].to_json()["stack"][0]["path"] == "/x/2.jpg"
+    finally:
+        c.close()

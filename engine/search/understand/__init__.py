@@ -359,7 +359,10 @@ def search(
         add_reasons(lib, results)
     if sort == "date":
         results = sort_by_date(lib, results)
-    return results, understood
+    # duplicates engineer: near-duplicates and bursts fold into one result (engine/search/stacks.py).
+    from engine.search.stacks import stack_results
+
+    return stack_results(lib, results), understood
 
 
 def search_results(lib: Library, text: str, **kw: Any) -> list[Result]:

@@ -49,7 +49,8 @@ def metadata_reason(row: sm.MetaRow, score: float = 0.0) -> Reason:
     if row.local:
         detail["date"] = row.local
         day = row.local[:10]
-        parts.append(f"modified {day}" if row.time_source == "mtime" else f"taken {day}")
+        verb = {"mtime": "modified", "tags": "recorded"}.get(row.time_source, "taken")
+        parts.append(f"{verb} {day}")
     place = row.place_label
     if place is not None:
         detail["place"] = place
@@ -58,5 +59,9 @@ def metadata_reason(row: sm.MetaRow, score: float = 0.0) -> Reason:
     if row.camera:
         detail["camera"] = row.camera
         parts.append(f"with {row.camera}")
+    if row.title or row.artist:  # a sound's (or clip's) tags
+        detail.update({k: v for k, v in (("title", row.title), ("artist", row.artist)) if v})
+        tagged = f"“{row.title}”" if row.title else ""
+        parts.append(" ".join(x for x in (tagged, f"by {row.artist}" if row.artist else "") if x))
     detail["label"] = " ".join(parts) or "no date or place recorded"
     return Reason(REASON, score, detail)

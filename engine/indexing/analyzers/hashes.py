@@ -46,6 +46,8 @@ VERSION = 1
 #: pair of the bench set was at most 14 (hashes have 32 bits set, so distances are even); 16-20 were
 #: 99.9 % false candidates, each costing a keypoint check.
 PHOTO_CANDIDATE = 14
+#: Band-index candidates scored per new photo (those sharing the most bands).
+MAX_CANDIDATES = 256
 #: Candidates checked with keypoints per new photo, closest first (bounds the work per file).
 MAX_VERIFY = 12
 MIN_INLIERS = 35
@@ -170,11 +172,15 @@ def group_photo(
     matches: list[PhotoMatch] = []
     exact = [f for f in t.with_full_hash(hrow.full_hash or "") if f != row.id] if hrow.full_hash else []
     matches += [PhotoMatch(f, 0, "exact") for f in exact]
-    cands = t.candidates([int(x) for x in ph.probes()], radius=1, kind=Kind.PHOTO.value)
+    cands = t.candidates([int(x) for x in ph.probes()], radius=1, kind=None)
     cands.pop(row.id, None)
     for f in exact:
         cands.pop(f, None)
-    others = t.get_many(cands)
+    # The files sharing the most bands first, at most MAX_CANDIDATES of them: a copy shares several
+    # bands with its original, a stranger one by chance; so the scoring work per new file is bounded
+    # however crowded the bands get in a big library.
+    best = sorted(cands, key=lambda f: (-cands[f], f))[:MAX_CANDIDATES]
+    others = {f: r for f, r in t.get_many(best).items() if r.kind == Kind.PHOTO.value}
     scored: list[tuple[H.PairScore, int]] = []
     for fid, other in others.items():
         if other.data is None:

@@ -52,12 +52,12 @@ class MetadataRetriever(Retriever):
         if query.allowed is not None:
             ids = [i for i in ids if i in query.allowed]
         rows = sm.get_many(lib.catalog, ids)
-        n = max(1, len(ids))
+        # Alone, every file is a full match (the tiles say 100%), listed newest first by rank. With
+        # words, 0: a result's match is then what the pictures (or names, text) say, never the date.
+        score = 1.0 if alone else 0.0
         out = []
-        for rank, fid in enumerate(ids):
+        for fid in ids:
             row = rows.get(fid)
-            if row is None:
-                continue
-            score = 1.0 - rank / n  # newest first; the score only orders this list
-            out.append(Candidate(fid, score, reasons=[metadata_reason(row, score)], good=alone))
+            if row is not None:
+                out.append(Candidate(fid, score, reasons=[metadata_reason(row, score)], good=alone))
         return out

@@ -108,6 +108,18 @@ def test_mp4_creation_time_and_location(tmp_path: Path) -> None:
     assert (m.lat, m.lon) == pytest.approx(PORTO, abs=1e-4)
 
 
+def test_quicktime_xyz_atom(tmp_path: Path) -> None:
+    # In a .mov, FFmpeg writes "location" as the classic QuickTime ©xyz user-data atom.
+    v = save_tagged_video(
+        tmp_path / "v.mov",
+        4,
+        tags={"creation_time": "2019-03-02T12:00:00Z", "location": "+38.7223-009.1393/"},
+    )
+    assert b"\xa9xyz" in v.read_bytes()
+    m = mm.read_video_meta(v)
+    assert (m.lat, m.lon) == pytest.approx(LISBON, abs=1e-4) and m.local is not None
+
+
 def test_quicktime_apple_keys_keep_the_local_offset(tmp_path: Path) -> None:
     v = save_tagged_video(
         tmp_path / "v.mov",

@@ -69,6 +69,10 @@ SOUND_EXTS = {
 
 #: Photo formats that may hold an animation: those with more than one frame are indexed as clips.
 ANIMATED_EXTS = frozenset({".gif", ".webp"})
+#: The largest canvas decoded frame by frame. Pillow holds each frame whole (RGBA after the first), so a
+#: 215 KB two-frame 12000x12000 GIF took 1.9 GB; a bigger "animation" is indexed by its first frame, as
+#: a photo, within the photo decoder's memory budget (engine.media.images).
+ANIMATED_MAX_PIXELS = 16_000_000
 
 
 def kind_of_file(path: str | Path) -> Kind | None:
@@ -90,16 +94,25 @@ def kind_of_file(path: str | Path) -> Kind | None:
 
 
 def is_animated(path: str | Path) -> bool:
-    """True for a GIF with two image frames or more, or an animated WebP with two ANMF frames or more.
+    """True for a GIF with two image frames or more, or an animated WebP with two ANMF frames or more,
+    whose canvas is at most :data:`ANIMATED_MAX_PIXELS`.
 
     Raises OSError when the file cannot be read.
     """
     with open(path, "rb", buffering=1 << 16) as f:
-        head = f.read(12)
-        if head[:3] == b"GIF":
+        head = f.read(30)
+        if head[:3] == b"GIF" and len(head) >= 10:
+            w, h = int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
+            if w * h > ANIMATED_MAX_PIXELS:
+                return False
             f.seek(0)
             return _gif_has_two_frames(f)
         if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            if head[12:16] == b"VP8X" and len(head) >= 30:  # canvas size: 24-bit width-1, height-1
+                w, h = int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1
+                if w * h > ANIMATED_MAX_PIXELS:
+                    return False
+            f.seek(12)
             return _webp_has_two_frames(f)
     return False
 

@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import DecodeError
+from engine.media.kinds import ANIMATED_MAX_PIXELS
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,6 @@ _MAX_BAD_RUN = 300
 _PROBE_PACKETS = 900
 #: Above this many pixels (a bit over 4K UHD), use fewer decoder threads: each holds whole frames.
 _HUGE_FRAME = 9_000_000
-#: Refuse pictures above this many pixels (animated images; FFmpeg has its own limits for video).
-_MAX_PIXELS = 250_000_000
 
 
 @dataclass
@@ -812,9 +811,9 @@ def _open_image(p: Path) -> Any:
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise DecodeError(f"not a readable animated image: {_short(exc)}") from exc
     w, h = im.size
-    if w * h > _MAX_PIXELS:
+    if w * h > ANIMATED_MAX_PIXELS:  # Pillow holds every frame whole: 1.9 GB for a 12000x12000 GIF
         im.close()
-        raise DecodeError(f"image too large to decode safely ({w}x{h})")
+        raise DecodeError(f"animated image too large to decode frame by frame ({w}x{h})")
     return im
 
 

@@ -54,3 +54,24 @@ def test_animated_gif_and_webp_are_indexed_as_moments(
     assert set(hits) == {"party.gif", "sticker.webp"}
     assert all(r["kind"] == "video" and r["t"] is not None for r in hits.values())
     assert max(m["t"] for m in [*hits["party.gif"]["moments"], hits["party.gif"]]) >= 2.0  # not frame 0 only
+
+
+def test_a_huge_animation_is_indexed_by_its_first_frame_within_the_photo_budget(tmp_path: Path) -> None:
+    """Frame by frame, Pillow holds each frame whole: a 215 KB 12000x12000 two-frame GIF took 1.9 GB."""
+    from engine.errors import DecodeError
+    from engine.media.images import load_photo
+    from engine.media.kinds import ANIMATED_MAX_PIXELS
+    from engine.media.video import sample_moments
+
+    w, h = 5000, 3400
+    assert w * h > ANIMATED_MAX_PIXELS
+    frames = [Image.new("P", (w, h), i) for i in (1, 2)]
+    for f in frames:
+        f.putpalette([0, 0, 0, 255, 0, 0, 0, 0, 255] + [0] * 759)
+    path = tmp_path / "bomb.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=500, loop=0)
+    del frames
+    assert not is_animated(path) and kind_of_file(path) is Kind.PHOTO
+    assert load_photo(path).getpixel((10, 10)) == (255, 0, 0)
+    with pytest.raises(DecodeError, match="too large to decode frame by frame"):
+        list(sample_moments(path))

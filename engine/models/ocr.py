@@ -13,7 +13,8 @@ What is cheaper than RapidOCR's own call, and why it keeps the words:
 - **Recognition on the detected boxes only**, cropped from the decoded image, upright.
 - **One decode at OCR size**: :func:`load_for_ocr` decodes a 12 MP JPEG at 1/4 scale (DCT scaling), so a
   big photo costs about what a COCO-size one does.
-- **Thread counts capped** (``threads``, default 2, inter-op 1): the cores are shared with decoders.
+- **Thread counts capped**: one ONNX thread per call (inter-op 1), at most 2 pictures at once
+  (:func:`read_many`); the cores are shared with decoders.
 
 Boxes come back normalised to 0..1 of the image that was read, so they can be drawn on any size of
 thumbnail or preview.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,6 +85,14 @@ def _threads(threads: int | None) -> int:
     env = os.environ.get("LOOKALIKE_OCR_THREADS")
     if env and env.isdigit():
         return max(1, int(env))
+    return 1
+
+
+def default_workers() -> int:
+    """Pictures read at once: at most 2 (the cores are shared with decoders and the other stages)."""
+    env = os.environ.get("LOOKALIKE_OCR_WORKERS")
+    if env and env.isdigit():
+        return max(1, int(env))
     return max(1, min(2, os.cpu_count() or 1))
 
 
@@ -105,8 +115,10 @@ def to_rgb_array(image: Image | np.ndarray) -> np.ndarray:
 class OcrModel:
     """PP-OCRv4 detector + recognizer on ONNX Runtime (CPU). ``read(image)`` returns the lines it reads.
 
-    Loads the models on first use. Calls are serialised by a lock (one ONNX session pair per model; the
-    sessions use ``threads`` cores each call). Raises ModelMissingError when the wheel is absent.
+    Loads the models on first use. Thread-safe: ONNX Runtime sessions run concurrently and release the
+    GIL, so :meth:`read_many` reads ``workers`` pictures at once with ``threads`` cores per call (one
+    thread per picture on few cores uses them better than two threads on one picture: the detector's
+    convolutions scale poorly across threads). Raises ModelMissingError when the wheel is absent.
     """
 
     def __init__(
@@ -134,7 +146,6 @@ class OcrModel:
         self._unclip_ratio = unclip_ratio
         self._det: Any = None
         self._rec: Any = None
-        self._lock = threading.Lock()
         self._load_lock = threading.Lock()
 
     # -- loading --------------------------------------------------------------------------------------
@@ -198,8 +209,7 @@ class OcrModel:
         interp = cv2.INTER_AREA if rh * rw < h * w else cv2.INTER_LINEAR
         small = cv2.resize(bgr, (rw, rh), interpolation=interp) if (rh, rw) != (h, w) else bgr
         x = (small.astype(np.float32) * (2 / 255.0) - 1.0).transpose(2, 0, 1)[None]
-        with self._lock:
-            pred = self._det.infer(np.ascontiguousarray(x))[0]
+        pred = self._det.infer(np.ascontiguousarray(x))[0]
         return pred, (h, w)
 
     def _boxes(self, pred: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -239,10 +249,9 @@ class OcrModel:
             return []
         bgr = rgb[:, :, ::-1]
         crops = [_crop(bgr, b) for b in boxes]
-        with self._lock:
-            if self._cls is not None:
-                crops, _, _ = self._cls(crops)  # turns upside-down lines the right way up
-            res, _ = self._rec(crops)
+        if self._cls is not None:
+            crops, _, _ = self._cls(crops)  # turns upside-down lines the right way up
+        res, _ = self._rec(crops)
         return [(str(r[0]), float(r[1])) for r in res]
 
     def read(self, image: Image | np.ndarray) -> list[TextLine]:
@@ -262,6 +271,32 @@ class OcrModel:
             norm = tuple((float(min(max(x / w, 0.0), 1.0)), float(min(max(y / h, 0.0), 1.0))) for x, y in box)
             lines.append(TextLine(text, norm, conf))  # type: ignore[arg-type]
         return lines
+
+
+def read_many(
+    model: OcrModel,
+    items: Sequence[Any],
+    load: Callable[[Any], Any] | None = None,
+    workers: int | None = None,
+) -> Iterator[tuple[Any, list[TextLine] | BaseException]]:
+    """Read several pictures at once on ``workers`` threads, yielding (item, lines) in input order, or
+    (item, the exception) for an item whose ``load(item)`` (decode) or read failed: one bad file never
+    stops the others. ``load`` turns an item into an image (default: the item is the image)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(item: Any) -> list[TextLine] | BaseException:
+        try:
+            return model.read(load(item) if load else item)
+        except Exception as exc:  # the caller reports it as that item's failure
+            return exc
+
+    n = workers or default_workers()
+    if n <= 1 or len(items) <= 1:
+        for item in items:
+            yield item, one(item)
+        return
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="ocr") as pool:
+        yield from zip(items, pool.map(one, items), strict=True)
 
 
 def read_full_resolution(image: Image | np.ndarray, threads: int | None = None) -> list[TextLine]:

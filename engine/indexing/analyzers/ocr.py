@@ -15,10 +15,12 @@ that, so a kill at any point re-reads at most the file in hand, and re-reading i
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from engine.core.progress import CancelFn
 from engine.indexing.analyzers.base import Analyzer, Inputs, register
 from engine.media.kinds import Kind
 
@@ -91,6 +93,8 @@ class OcrAnalyzer(Analyzer):
     # After the embeddings (0) and metadata (10, cheap), before hashes (30) and speech (40, slowest).
     priority: ClassVar[int] = 20
     label: ClassVar[str] = "reading text in photos"
+    #: Photos per analyze_many call: read two at a time (engine.models.ocr.read_many).
+    batch_size: ClassVar[int] = 8
 
     def ready(self, lib: Library) -> str | None:
         if not getattr(lib.settings, "ocr", True):
@@ -116,6 +120,35 @@ class OcrAnalyzer(Analyzer):
             lines = model.read(inputs.photo(min_side=DECODE_MIN_SIDE))
             rows = [TextRow(line.text, line.box, line.confidence, t=PHOTO_T) for line in lines]
         TextIndex(lib.catalog).replace(row.id, rows)
+
+    def analyze_many(
+        self, lib: Library, rows: Sequence[FileRow], cancel: CancelFn
+    ) -> Mapping[int, str | None]:
+        """Photos decoded and read ``default_workers()`` at a time (a failed decode is that photo's
+        reason); videos one by one through :meth:`analyze`. Stops between files on ``cancel()``."""
+        from engine.errors import LookalikeError, ModelMissingError
+        from engine.models.ocr import load_for_ocr, read_many
+        from engine.storage.texts import PHOTO_T, TextIndex, TextRow
+
+        out: dict[int, str | None] = {}
+        photos = [r for r in rows if r.kind != Kind.VIDEO.value]
+        videos = [r for r in rows if r.kind == Kind.VIDEO.value]
+        if photos and not cancel():
+            index = TextIndex(lib.catalog)
+            for row, lines in read_many(ocr_model(), photos, lambda r: load_for_ocr(r.path)):
+                if isinstance(lines, ModelMissingError):
+                    raise lines
+                if isinstance(lines, BaseException):
+                    user = isinstance(lines, LookalikeError)
+                    out[row.id] = str(lines) if user else f"{lines.__class__.__name__}: {lines}"
+                else:
+                    index.replace(row.id, [TextRow(x.text, x.box, x.confidence, t=PHOTO_T) for x in lines])
+                    out[row.id] = None
+                if cancel():
+                    return out
+        if videos:
+            out.update(super().analyze_many(lib, videos, cancel))
+        return out
 
 
 OCR = register(OcrAnalyzer())

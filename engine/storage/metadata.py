@@ -275,11 +275,13 @@ def missing(catalog: Catalog, limit: int | None = None) -> list[int]:
 
 @dataclass(frozen=True)
 class Filter:
-    """Files made in any of ``ranges`` ([start, end) local time as ISO text; None is open-ended) and at
+    """Files made in any of ``ranges`` ([start, end) local time as ISO text; None is open-ended; a third
+    item "N" or "S" keeps the range to files north of the equator or without a position, or to files
+    south of it: the two halves of a season) and at
     any of ``places`` ((level, name, cc) triples): the ranges are one union, the places another, and a
     file must pass both. ``kinds`` and ``folder`` narrow further, as the search box's own filters do."""
 
-    ranges: tuple[tuple[str | None, str | None], ...] = ()
+    ranges: tuple[tuple[str | None, ...], ...] = ()
     places: tuple[tuple[str, str, str | None], ...] = ()
     #: When True, modification-time dates never match a date filter.
     header_dates_only: bool = False
@@ -298,8 +300,12 @@ def _where(f: Filter) -> tuple[str, list[Any]]:
     clauses, args = ["f.state = ?"], [INDEXED]
     if f.ranges:
         ors = []
-        for start, end in f.ranges:
+        for start, end, *hemisphere in f.ranges:
             parts = ["m.local IS NOT NULL"]
+            if hemisphere == ["N"]:
+                parts.append("(m.lat IS NULL OR m.lat >= 0)")
+            elif hemisphere == ["S"]:
+                parts.append("m.lat < 0")
             if start is not None:
                 parts.append("m.local >= ?")
                 args.append(start)

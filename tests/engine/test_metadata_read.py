@@ -221,6 +221,17 @@ def test_side_table_queries(tmp_path: Path) -> None:
     assert sm.matching(c, both) == [ids[1]]
     either = sm.Filter(places=((sm.CITY, "Porto", "PT"), (sm.CITY, "Vienna", "AT")))
     assert set(sm.matching(c, either)) == {ids[0], ids[2]}
+    # A season's halves: northern months north of the equator (or without a position), southern south.
+    sydney = c.add("/p/sydney.jpg", 1, 1.0, "photo")
+    c.set_state([sydney], "indexed")
+    sm.put(c, sydney, _meta("2021-01-10T10:00:00", lat=-33.87, lon=151.21), None)
+    summer = sm.Filter(ranges=(("2021-06-01", "2021-09-01", "N"), ("2020-12-01", "2021-03-01", "S")))
+    assert sm.matching(c, summer) == [sydney]
+    winter = sm.Filter(ranges=(("2022-12-01", "2023-03-01", "N"), ("2023-06-01", "2023-09-01", "S")))
+    assert sm.matching(c, winter) == []  # July 2023 in Porto is no winter
+    summer_2023 = sm.Filter(ranges=(("2023-06-01", "2023-09-01", "N"), ("2022-12-01", "2023-03-01", "S")))
+    assert set(sm.matching(c, summer_2023)) == {ids[0], ids[1]}
+    c.remove([sydney])
     two_years = sm.Filter(ranges=(("2019-01-01", "2020-01-01"), ("2020-01-01", "2021-01-01")))
     assert sm.matching(c, two_years) == [ids[2], ids[3]]
     assert sm.count_matching(c, sm.Filter(ranges=((None, "2021-01-01"),), kinds=("video",))) == 0

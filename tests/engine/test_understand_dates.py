@@ -28,7 +28,7 @@ DATES: list[tuple[str, list[tuple[str, str | None, str | None]]]] = [
     ("14 July 2023", [("14 July 2023", "2023-07-14", "2023-07-14")]),
     ("July 14, 2023", [("July 14, 2023", "2023-07-14", "2023-07-14")]),
     ("summer 2021", [("summer 2021", "2021-06-01", "2021-08-31")]),
-    ("winter 2021", [("winter 2021", "2021-12-01", "2022-02-28")]),
+    ("winter 2021", [("winter 2021", "2020-12-01", "2021-02-28")]),  # the winter holding January 2021
     ("in the summer of 2021", [("summer of 2021", "2021-06-01", "2021-08-31")]),
     ("2019-2021", [("2019-2021", "2019-01-01", "2021-12-31")]),
     ("between 2019 and 2021", [("between 2019 and 2021", "2019-01-01", "2021-12-31")]),
@@ -92,6 +92,16 @@ def test_date_table(text: str, expected: list[tuple[str, str | None, str | None]
         for m in found
     ]
     assert got == expected
+
+
+def test_seasons_follow_the_hemisphere() -> None:
+    (summer,) = find_dates("summer 2021", TODAY)
+    assert summer.range.parts() == [
+        ("2021-06-01T00:00:00", "2021-09-01T00:00:00", "N"),
+        ("2020-12-01T00:00:00", "2021-03-01T00:00:00", "S"),
+    ]
+    (invierno,) = find_dates("invierno 2021", TODAY)
+    assert invierno.range.parts()[1] == ("2021-06-01T00:00:00", "2021-09-01T00:00:00", "S")
 
 
 def test_a_bare_year_in_longer_text_is_weak_and_the_whole_query_is_not() -> None:

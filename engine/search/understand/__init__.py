@@ -86,7 +86,7 @@ def understand_text(
     fragments = q.filters.setdefault(FRAGMENTS, [])
     for m in found:
         q.consume(m.fragment)
-        q.filters.setdefault(DATE, []).append(m.range.iso())
+        q.filters.setdefault(DATE, []).extend(m.range.parts())
         q.understood.append((DATE, m.label))
         fragments.append((DATE, m.label, m.fragment))
     for p in named:

@@ -12,7 +12,10 @@ How ambiguity is decided (the rules tests/engine/test_understand_dates.py pins d
 * A month name is a month only next to a year or a day number: "May 2023", "5 May 2023", "May 5, 2023".
   "May", "march" or "dec" alone, or "may 5" without a year, stay words of the visual query.
 * A season or a named day needs a year ("summer 2021", "Christmas 2021"), or a relative word
-  ("last summer", "el verano pasado"): "summer" or "christmas" alone describe the picture.
+  ("last summer", "el verano pasado"): "summer" or "christmas" alone describe the picture. Seasons
+  are meteorological and follow the hemisphere of each photo: summer 2021 is June to August 2021 north
+  of the equator, December 2020 to February 2021 south of it (a season across New Year is the one that
+  holds January of the year typed).
 * A four-digit number from 1900 to next year is a year. When it is the whole query, or comes with a date
   word ("in 2019", "since 2019", "2019-2021"), it is always a date; a bare year inside longer text
   ("1984 poster", "beach 2019") is *weak*: the caller keeps it as a date only when the library has files
@@ -43,6 +46,17 @@ class DateRange:
 
     start: datetime | None
     end: datetime | None
+    #: For a season: the same season south of the equator (summer 2021 there is December 2020 to
+    #: February 2021), which applies to files taken at a negative latitude.
+    south: tuple[datetime, datetime] | None = None
+
+    def parts(self) -> list[tuple[str | None, ...]]:
+        """What the file_meta filter takes: [(start, end)], or for a season [(start, end, "N"),
+        (south start, south end, "S")]: the northern months for files north of the equator or without
+        a position, the southern ones for files south of it."""
+        if self.south is None:
+            return [self.iso()]
+        return [(*self.iso(), "N"), (self.south[0].isoformat(), self.south[1].isoformat(), "S")]
 
     def iso(self) -> tuple[str | None, str | None]:
         """The bounds as the ISO text the file_meta table compares."""
@@ -180,9 +194,25 @@ def _year(year: int) -> DateRange:
     return DateRange(datetime(year, 1, 1), datetime(year + 1, 1, 1))
 
 
-def _season(year: int, first: int, last: int) -> DateRange:
+def _season_span(year: int, first: int, last: int) -> DateRange:
+    """The months first..last of ``year``; a season across New Year (December to February) is the one
+    that holds January of ``year``: winter 2021 is December 2020 to February 2021."""
     months = (last - first) % 12 + 1
-    return _month(year, first, months)
+    return _month(year - 1 if first > last else year, first, months)
+
+
+def _opposite(first: int, last: int) -> tuple[int, int]:
+    return (first + 5) % 12 + 1, (last + 5) % 12 + 1
+
+
+def _both(north: DateRange, south: DateRange) -> DateRange:
+    assert south.start is not None and south.end is not None
+    return DateRange(north.start, north.end, (south.start, south.end))
+
+
+def _season(year: int, first: int, last: int) -> DateRange:
+    """A season of ``year`` in both hemispheres (the table's months are the northern ones)."""
+    return _both(_season_span(year, first, last), _season_span(year, *_opposite(first, last)))
 
 
 def _named(year: int, spec: dict[str, Any]) -> DateRange | None:
@@ -211,13 +241,17 @@ def _relative(unit: str, n: int, today: date) -> DateRange:
 
 
 def _last_season(first: int, last: int, today: date) -> DateRange:
-    """The most recent season with these months that has ended (or is under way: "last summer" typed in
-    August means this summer's photos too, which is what people look for)."""
-    for year in (today.year, today.year - 1, today.year - 2):
-        r = _season(year, first, last)
-        if r.start is not None and r.start.date() <= today:
-            return r
-    return _season(today.year - 1, first, last)
+    """The most recent season with these months that has begun (one under way counts: "last summer"
+    typed in August means this summer's photos too, which is what people look for), in each hemisphere."""
+
+    def latest(f: int, la: int) -> DateRange:
+        for year in (today.year + 1, today.year, today.year - 1, today.year - 2):
+            r = _season_span(year, f, la)
+            if r.start is not None and r.start.date() <= today:
+                return r
+        return _season_span(today.year - 1, f, la)
+
+    return _both(latest(first, last), latest(*_opposite(first, last)))
 
 
 # -- the parser --------------------------------------------------------------------------------------

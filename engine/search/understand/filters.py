@@ -35,7 +35,7 @@ def place_index(lib: Library) -> PlaceIndex:
 
 def filter_of(q: ParsedQuery, *, kinds: Sequence[str] | None = None, folder: str | None = None) -> sm.Filter:
     return sm.Filter(
-        ranges=tuple((r[0], r[1]) for r in q.filters.get(DATE, ())),
+        ranges=tuple(tuple(r) for r in q.filters.get(DATE, ())),
         places=tuple((p[0], p[1], p[2]) for p in q.filters.get(PLACE, ())),
         kinds=tuple(kinds or ()),
         folder=folder,

@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from engine.search.query import fold
 from engine.storage.catalog import py_path
 
@@ -43,7 +45,7 @@ class FolderIndex:
     roots: list[str] = field(default_factory=list)
 
     #: folder path → ids of the files anywhere inside it (when built with ids).
-    files: dict[str, list[int]] = field(default_factory=dict)
+    files: dict[str, np.ndarray] = field(default_factory=dict)
     #: word → indices of the folders whose name has it, and the words sorted (for prefixes).
     postings: dict[str, list[int]] = field(default_factory=dict)
     words_sorted: list[str] = field(default_factory=list)
@@ -103,7 +105,8 @@ def build(paths: list[str], roots: list[str], ids: list[int] | None = None) -> F
     for d in sorted(files):
         name = os.path.basename(d)
         entries.append((d, name, _WORD.findall(fold(name))))
-    return FolderIndex(entries, files=files if ids is not None else {})
+    arrays = {d: np.asarray(f, dtype=np.int64) for d, f in files.items()} if ids is not None else {}
+    return FolderIndex(entries, files=arrays)
 
 
 def folder_index(lib: Library) -> FolderIndex:

@@ -25,6 +25,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ _TOKEN = re.compile(r'(?P<neg>(?<!\S)-)?(?:"(?P<q1>[^"]*)"|“(?P<q2>[^”]*)”
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)  # letters and digits: "_" splits words, as in names
 
 
+@lru_cache(maxsize=65_536)  # the same words (names, folder names, query words) come back all the time
 def fold(text: str) -> str:
     """Case- and accent-insensitive form of ``text`` (``Café`` → ``cafe``), for comparing words."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())

@@ -10,10 +10,13 @@ the words are candidates the fusion may still place, but not "good".
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from engine.search.folder_names import folder_index
 from engine.search.query import fold
@@ -30,7 +33,7 @@ _STOP = "a an and are at be by for from in into is it of on or the to with witho
 STOP_WORDS = frozenset(f"{_STOP} photo photos picture pictures image images video videos clip clips".split())
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)  # letters and digits: "_" splits words, as in names
 #: Files one term's name query returns at most (a word in 1000s of names is no help past the first).
-_FTS_LIMIT = 2000
+_FTS_LIMIT = 500
 
 
 def content_terms(query: ParsedQuery) -> list[tuple[str, bool]]:
@@ -38,6 +41,16 @@ def content_terms(query: ParsedQuery) -> list[tuple[str, bool]]:
     letters, then the quoted phrases (kept whole: they were asked for exactly)."""
     words = [w for w in query.words if len(w) > 1 and fold(w) not in STOP_WORDS]
     return [*((w, False) for w in words), *((p, True) for p in query.phrases)]
+
+
+def _popcount(masks: np.ndarray) -> np.ndarray:
+    """Set bits per mask (masks have one bit per query term: a handful)."""
+    out = np.zeros(len(masks), dtype=np.int64)
+    m = masks.copy()
+    while m.any():
+        out += m & 1
+        m >>= 1
+    return out
 
 
 def _prefix_ok(term: str, *, last: bool) -> bool:
@@ -98,59 +111,66 @@ class NamesRetriever(Retriever):
         if not terms:
             return []
         folders = folder_index(lib)
-        # Per file, as bit masks over the terms: which it matched at all, which in its own name; and the
-        # first folder that matched (for the reason). Masks keep this cheap when a word is in 1000s.
-        found: dict[int, int] = {}
-        in_name: dict[int, int] = {}
-        via_folder: dict[int, str] = {}
         last = sum(not ph for _, ph in terms) - 1  # the last loose word may be half typed
         prefixes = [not ph and _prefix_ok(t, last=i == last) for i, (t, ph) in enumerate(terms)]
         exprs = [_fts_expr(t, ph, pre) for (t, ph), pre in zip(terms, prefixes, strict=True)]
+        # Per hit: (file id, the term's bit, whether it is in the file's own name), as numpy arrays: a
+        # word may be in thousands of names and folders, and Python loops over those cost ~10 ms.
+        ids: list[np.ndarray] = []
+        bits: list[np.ndarray] = []
+        named: list[np.ndarray] = []
+        matched_folders: list[tuple[str, str]] = []
+
+        def add(found: Sequence[int] | np.ndarray, bit: int, in_name: bool) -> None:
+            arr = np.asarray(found, dtype=np.int64)
+            ids.append(arr)
+            bits.append(np.full(len(arr), bit, dtype=np.int64))
+            named.append(np.full(len(arr), bit if in_name else 0, dtype=np.int64))
+
         for ti, ((term, phrase), prefix, expr) in enumerate(zip(terms, prefixes, exprs, strict=True)):
-            bit = 1 << ti
             if expr is None:
                 continue
-            for fid in self._stems(lib, expr, _FTS_LIMIT):
-                found[fid] = found.get(fid, 0) | bit
-                in_name[fid] = in_name.get(fid, 0) | bit
+            add(self._stems(lib, expr, _FTS_LIMIT), 1 << ti, True)
             for path, base in folders.matching(term, phrase=phrase, prefix=prefix):
-                for fid in folders.files.get(path, ()):
-                    found[fid] = found.get(fid, 0) | bit
-                    via_folder.setdefault(fid, base)
+                matched_folders.append((path, base))
+                add(folders.files.get(path, np.zeros(0, np.int64)), 1 << ti, False)
         if len(terms) > 1 and all(exprs):
             # Files with every term in their own name, found whole even when single terms hit more
             # files than one term's query returns.
             every = (1 << len(terms)) - 1
-            for fid in self._stems(lib, " AND ".join(f"({e})" for e in exprs), 8 * limit):
-                found[fid] = found.get(fid, 0) | every
-                in_name[fid] = every
-        if not found:
+            add(self._stems(lib, " AND ".join(f"({e})" for e in exprs), 8 * limit), every, True)
+        all_ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+        if not len(all_ids):
             return []
-
-        # Files matching more terms first, then more of them in the file's own name. Bucketed by the
-        # number of terms, so only the buckets the answer needs are sorted (a word may be in 1000s).
-        buckets: list[list[int]] = [[] for _ in range(len(terms) + 1)]
-        for fid, mask in found.items():
-            buckets[mask.bit_count()].append(fid)
+        order = np.argsort(all_ids, kind="stable")
+        all_ids = all_ids[order]
+        starts = np.flatnonzero(np.r_[True, all_ids[1:] != all_ids[:-1]])
+        fids = all_ids[starts]
+        masks = np.bitwise_or.reduceat(np.concatenate(bits)[order], starts)
+        name_masks = np.bitwise_or.reduceat(np.concatenate(named)[order], starts)
+        # Files matching more terms first, then more of them in the file's own name, then by id.
+        ranked = np.lexsort((fids, -_popcount(name_masks), -_popcount(masks)))
         out: list[Candidate] = []
-        step = max(4 * limit, 200)
-        for bucket in reversed(buckets):
-            bucket.sort(key=lambda fid: (-in_name.get(fid, 0).bit_count(), fid))
-            for start in range(0, len(bucket), step):
-                chunk = bucket[start : start + step]
-                rows = lib.catalog.get_many(chunk)
-                for fid in chunk:
-                    row = rows.get(fid)
-                    if row is None or row.state != cat.INDEXED or (kinds and row.kind not in kinds):
-                        continue
-                    if not in_folder(row.path, folder):
-                        continue
-                    if query.allowed is not None and fid not in query.allowed:
-                        continue
-                    mask, name_mask = found[fid], in_name.get(fid, 0)
-                    out.append(self._candidate(row, terms, mask, name_mask, via_folder.get(fid)))
-                    if len(out) >= limit:
-                        return out
+        start, step = 0, 2 * limit  # rows are fetched a few more than needed at a time, then more
+        while start < len(ranked):
+            chunk = ranked[start : start + step]
+            start, step = start + step, step * 4
+            rows = lib.catalog.get_many(int(fids[i]) for i in chunk)
+            for i in chunk:
+                row = rows.get(int(fids[i]))
+                if row is None or row.state != cat.INDEXED or (kinds and row.kind not in kinds):
+                    continue
+                if not in_folder(row.path, folder):
+                    continue
+                if query.allowed is not None and row.id not in query.allowed:
+                    continue
+                mask, name_mask = int(masks[i]), int(name_masks[i])
+                via = None
+                if not name_mask:  # the reason names the folder that matched
+                    via = next((b for p, b in matched_folders if row.path.startswith(p + os.sep)), None)
+                out.append(self._candidate(row, terms, mask, name_mask, via))
+                if len(out) >= limit:
+                    return out
         return out
 
     def _candidate(

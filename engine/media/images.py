@@ -24,9 +24,10 @@ MAX_PIXELS = 250_000_000
 #: Above this many pixels an image is big: decoded in strips where the format allows (PNG), else decoded
 #: whole one at a time across the decode threads (:data:`_big_decode`) and reduced at once.
 BIG_PIXELS = 24_000_000
-#: The most pixels decoded whole (about 4 bytes each in memory: 400 MB); bigger images that cannot be
-#: decoded reduced (JPEG draft, PNG strips) are refused with a reason instead of exhausting memory.
-FULL_DECODE_PIXELS = 100_000_000
+#: The most memory an image decoded whole may take (Pillow keeps 4 bytes a pixel for colour, 1 for
+#: palette and grey: a 100 MP photo or a 400 MP palette GIF); bigger images that cannot be decoded
+#: reduced (JPEG draft, PNG strips) are refused with a reason instead of exhausting memory.
+FULL_DECODE_BYTES = 400_000_000
 
 #: One whole-image decode of a big image at a time: four 100 MP TIFFs on four decode threads would
 #: need 1.6 GB at once; serialised, 400 MB.
@@ -121,10 +122,11 @@ def _decode(im: Image, path: Path, min_side: int) -> Image:
         img = big_images.png_in_strips(im, path, factor, to_rgb)
         if img is not None:
             return _finish(img, min_side, orientation)
-        if w * h > FULL_DECODE_PIXELS:
+        need = w * h * _bytes_per_pixel(im.mode)
+        if need > FULL_DECODE_BYTES:
             raise DecodeError(
-                f"image too large to decode within the memory budget ({w}x{h}, {w * h / 1e6:.0f} MP "
-                f"{im.format or 'image'}; at most {FULL_DECODE_PIXELS / 1e6:.0f} MP unless JPEG or 8-bit PNG)"
+                f"image too large to decode within the memory budget ({w}x{h} {im.format or 'image'} needs "
+                f"{need / 1e6:.0f} MB; at most {FULL_DECODE_BYTES / 1e6:.0f} MB unless JPEG or 8-bit PNG)"
             )
         big_images.free_big_images_promptly()
         with _big_decode:
@@ -142,6 +144,13 @@ def _decode(im: Image, path: Path, min_side: int) -> Image:
     if img.mode != "RGB":
         img = to_rgb(img)
     return _finish(img, min_side, orientation, copy=img is im)
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    """What Pillow allocates per pixel for an image of ``mode``."""
+    if mode in ("1", "L", "P"):
+        return 1
+    return 2 if mode.startswith("I;16") else 4
 
 
 def _orientation(im: Image) -> int:

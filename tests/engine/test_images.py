@@ -111,7 +111,7 @@ def test_big_images_of_other_formats_are_decoded_whole_then_reduced(
     assert got.size == (360, 256) and got.mode == "RGB"
     diff = np.abs(np.asarray(got, np.int16) - np.asarray(want, np.int16))
     assert diff.mean() < 2.0  # box-reduced first instead of resized in one go: nearly the same
-    monkeypatch.setattr(images, "FULL_DECODE_PIXELS", 500_000)
+    monkeypatch.setattr(images, "FULL_DECODE_BYTES", 500_000)  # the palette GIF: 1 byte a pixel, 576 KB
     with pytest.raises(DecodeError, match="memory budget"):
         load_photo(path)
 

@@ -232,6 +232,14 @@ def test_analyzer_stores_text_and_the_retriever_finds_it_with_its_box(
         assert all(0 <= x <= 1 and 0 <= y <= 1 for x, y in reason.detail["box"])
         # Exclusions: which files hold a word.
         assert WordsRetriever().having(lib, ["alpha"], ids) == {ids[0]}
+        # Through the one ranking, as the search box and `lookalike search --only text` ask.
+        from engine.search.ranking import search
+
+        results = search(lib, "bravo", only=["text"])
+        assert [r.file_id for r in results] == [ids[1]] and results[0].good
+        assert any(x.retriever == "text" and "BRAVO" in x.short().upper() for x in results[0].reasons)
+        shop = search(lib, "shop -alpha", only=["text"])
+        assert {r.file_id for r in shop if r.good} == {ids[1], ids[2]}
 
 
 def test_the_setting_turns_it_off(bare_home: Path) -> None:

@@ -12,9 +12,11 @@ from engine.search.retrievers.names import NamesRetriever
 from engine.search.retrievers.sounds import SoundRetriever
 from engine.search.retrievers.speech import SaidMeaningRetriever, SaidRetriever
 from engine.search.retrievers.visual import VisualRetriever
+from engine.search.retrievers.words import WordsRetriever
 
 RETRIEVERS: list[Retriever] = [
     NamesRetriever(),
+    WordsRetriever(),
     VisualRetriever(),
     SoundRetriever(),
     SaidRetriever(),

@@ -266,7 +266,10 @@ def read_photo_meta(path: str | os.PathLike[str], mtime: float | None = None) ->
             exif = raw_exif(p) or Image.Exif()
         else:
             with Image.open(p) as im:
-                exif = im.getexif()
+                # A PNG with no eXIf chunk before its pixels: Pillow's getexif() would decode the whole
+                # picture to look for one after them (rare, and not worth a full decode per PNG).
+                none_early = im.format == "PNG" and "exif" not in im.info
+                exif = Image.Exif() if none_early else im.getexif()
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise DecodeError(f"cannot read the photo's header: {exc}") from exc
     meta = mtime_meta(mtime)

@@ -90,6 +90,26 @@ def test_unset_camera_clock_and_gps_without_fix_are_ignored(tmp_path: Path) -> N
     assert m.time_source == mm.SOURCE_MTIME and m.lat is None
 
 
+def test_png_exif_is_read_and_a_png_without_is_not_decoded(tmp_path: Path, monkeypatch) -> None:
+    from PIL import Image, PngImagePlugin
+
+    from tests.media import make_photo
+
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"  # Pillow writes no eXIf chunk for an EXIF whose first IFD is empty
+    exif.get_ifd(0x8769)[0x9003] = "2022:02:02 10:00:00"
+    with_exif, without = tmp_path / "a.png", tmp_path / "b.png"
+    make_photo(1, (64, 48)).save(with_exif, exif=exif)
+    make_photo(2, (64, 48)).save(without)
+    assert mm.read_photo_meta(with_exif).local == "2022-02-02T10:00:00"
+
+    def no_decoding(self):  # type: ignore[no-untyped-def]
+        raise AssertionError("the metadata reader decoded the pixels")
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", no_decoding)
+    assert mm.read_photo_meta(without).time_source == mm.SOURCE_MTIME
+
+
 def test_a_broken_photo_raises_decode_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"not a jpeg at all")

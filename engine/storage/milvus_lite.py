@@ -137,6 +137,7 @@ class NativeLite:
         own_dir: Path | None = None
         try:
             _end_orphan(folder)
+            check_db(folder / DB_NAME)
             socket = folder / SOCKET_NAME
             if len(str(socket)) > _MAX_SOCKET_PATH:
                 own_dir = Path(tempfile.mkdtemp(prefix="lookalike-"))  # 0700 by mkdtemp
@@ -212,6 +213,34 @@ class NativeLite:
             shutil.rmtree(self._own_dir, ignore_errors=True)
             self._own_dir = None
         return time.monotonic() - t0
+
+
+def check_db(db: Path) -> None:
+    """SQLite's ``quick_check`` of the engine's file before the server opens it.
+
+    Measured with 2.5.1: a database file with damaged pages opens without complaint, lists its
+    collections and counts 0 rows in them (a silent loss); this check names the damage instead, so the
+    library says to run ``lookalike repair``. It reads the whole file (about 0.1 s per 100k vectors).
+
+    Raises:
+        StoreError: the file is damaged or is not a database.
+    """
+    import sqlite3
+
+    if not db.is_file():
+        return
+    try:
+        # Read-write: a hot journal left by a kill is rolled back here, as the server would do.
+        con = sqlite3.connect(f"file:{db}?mode=rw", uri=True)
+        try:
+            rows = con.execute("PRAGMA quick_check").fetchall()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as err:
+        raise StoreError(f"The vector database file {db} is damaged: {err}") from err
+    problems = [str(r[0]) for r in rows if r and r[0] != "ok"]
+    if problems:
+        raise StoreError(f"The vector database file {db} is damaged: {'; '.join(problems[:3])}")
 
 
 def _answers(path: Path) -> bool:

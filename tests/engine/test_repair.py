@@ -14,6 +14,7 @@ import pytest
 from engine.cli.main import main
 from engine.errors import LibraryDamagedError
 from engine.storage import catalog as cat
+from engine.storage.milvus_lite import engine_name
 from tests.media import make_library, save_photo
 
 IMAGE_COLLECTION = "image_text__uform3_image_text_english_small"
@@ -91,6 +92,10 @@ def test_one_dropped_collection_is_noticed(home: Path, library: list[Path], caps
     assert search_paths(capsys) == {str(p.resolve()) for p in library}
 
 
+@pytest.mark.skipif(
+    engine_name() != "lite3",
+    reason="Milvus Lite 3.2 keeps a manifest per collection; the native 2.5 keeps one SQLite file",
+)
 def test_garbage_manifest_rolls_a_collection_back_and_the_lost_files_are_redone(
     home: Path, library: list[Path], capsys
 ) -> None:
@@ -329,6 +334,17 @@ def test_repair_refuses_while_the_library_is_open(home: Path, library: list[Path
 
 
 def _damage_parquet(home: Path) -> Path:
+    """Damage the newest vector data file: a Parquet file of Milvus Lite 3.2, or the native 2.5's SQLite
+    file (which would otherwise open and count 0 rows: the store checks it first)."""
+    from engine.storage.milvus_lite import DB_NAME
+
+    if engine_name() == "lite2":
+        victim = home / "vectors.db" / DB_NAME
+        size = victim.stat().st_size
+        with open(victim, "r+b") as f:
+            f.seek(size // 3)
+            f.write(os.urandom(size // 3))
+        return victim
     data = sorted((home / "vectors.db" / "collections" / IMAGE_COLLECTION).rglob("*.parquet"))
     assert data
     victim = data[-1]

@@ -740,3 +740,21 @@ def test_lite3_copy_that_does_not_match_keeps_the_old_files(
     with pytest.raises(StoreError, match="changed its vectors"):
         VectorStore.open("", lite_path=lite_path)
     assert (lite_path / "collections").is_dir() and not (lite_path / milvus_lite.LITE3_ASIDE).exists()
+
+
+@lite2_only
+def test_native_damaged_database_file_is_named_not_read_as_empty(lite: Backend) -> None:
+    vecs, rows = photos(np.random.default_rng(17), 12)
+    with lite.open() as s:
+        s.ensure_collection("images", DIM)
+        put(s, "images", rows)
+    db = lite.lite_path / milvus_lite.DB_NAME
+    size = db.stat().st_size
+    with open(db, "r+b") as f:  # unchecked, 2.5.1 would list the collection and count 0 rows in it
+        f.seek(size // 3)
+        f.write(np.random.default_rng(0).bytes(size // 3))
+    with pytest.raises(StoreError, match="is damaged"):
+        lite.open()
+    assert not (lite.lite_path / milvus_lite.SOCKET_NAME).exists()
+    with pytest.raises(StoreError, match="is damaged"):  # and the lock was let go
+        lite.open()

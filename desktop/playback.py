@@ -115,6 +115,8 @@ class PreviewPlayback(QObject):
             return
         self.image.setVisible(r.kind == "sound")
         self.play_button.setVisible(False)
+        # A video takes the picture's room; a sound's player is a row of controls under its waveform.
+        self.layout.setStretchFactor(player, 1 if r.kind == "video" else 0)
         player.setVisible(True)
         player.play(r.path, start=(r.t or 0.0) if t is None else t, video=r.kind == "video")
 

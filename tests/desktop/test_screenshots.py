@@ -1,4 +1,5 @@
-"""Real pixels: the app under Xvfb shows thumbnails in its grid, not blank tiles.
+"""Real pixels: the app under Xvfb shows thumbnails in its grid, not blank tiles; sound tiles show each
+sound's own waveform; the preview plays a recording and a clip from their moments.
 
 Skips when Xvfb is not installed (``apt-get install xvfb``) or Qt's xcb plugin cannot load. Set
 ``LOOKALIKE_UPDATE_SCREENSHOTS=1`` to copy the screenshots into docs/screenshots/.
@@ -76,6 +77,50 @@ def make_media(folder: Path) -> None:
         w.setsampwidth(2)
         w.setframerate(16000)
         w.writeframes(tone.tobytes())
+    for name, samples in SOUNDS.items():
+        write_wav(folder / name, samples())
+
+
+SR = 16000
+
+
+def write_wav(path: Path, x: np.ndarray) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SR)
+        w.writeframes((np.clip(x, -1, 1) * 32767).astype(np.int16).tobytes())
+
+
+def _t(seconds: float) -> np.ndarray:
+    return np.arange(int(seconds * SR)) / SR
+
+
+def _knocks(seconds: float, at: list[float], seed: int = 0) -> np.ndarray:
+    """Sharp, fast-decaying noise bursts (a knock, a bark's onset) at ``at`` seconds."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(int(seconds * SR)) * 0.01
+    for a in at:
+        n = int(0.25 * SR)
+        i = int(a * SR)
+        x[i : i + n] += rng.standard_normal(n) * 0.8 * np.exp(-_t(0.25) * 18)[: len(x[i : i + n])]
+    return x
+
+
+#: Synthetic sounds with different shapes (no recording's licence to mind): what tells them apart at a glance.
+SOUNDS = {
+    "door-knock.wav": lambda: _knocks(3.0, [0.3, 0.7, 1.1]),
+    "barks.wav": lambda: _knocks(4.0, [0.2, 0.5, 1.6, 1.9, 3.1], seed=1),
+    "bell.wav": lambda: 0.8 * np.sin(2 * np.pi * 660 * _t(4.0)) * np.exp(-_t(4.0) * 1.2),
+    "chirps.wav": lambda: (
+        0.6 * np.sin(2 * np.pi * (2000 + 3000 * (_t(3.0) % 0.5)) * _t(3.0)) * ((_t(3.0) % 0.5) < 0.2)
+    ),
+    "rain-swell.wav": lambda: (
+        np.random.default_rng(2).standard_normal(5 * SR) * 0.3 * np.sin(np.pi * _t(5.0) / 5)
+    ),
+    # A minute of quiet room tone with knocking from 30 s: find-similar by a knock lands in that segment.
+    "field-recording.wav": lambda: _knocks(60.0, [31.0, 32.5, 34.0, 36.0, 37.5], seed=3),
+}
 
 
 def test_grid_shows_real_thumbnails(display: str, home: Path, tmp_path: Path) -> None:
@@ -96,7 +141,10 @@ def test_grid_shows_real_thumbnails(display: str, home: Path, tmp_path: Path) ->
         str(folder),
         "--out",
         str(out),
+        "--sound-query",
+        str(tmp_path / "knock-query.wav"),
     ]
+    write_wav(tmp_path / "knock-query.wav", _knocks(2.0, [0.2, 0.6, 1.0], seed=4))
     proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=240)
     if proc.returncode != 0 and "platform plugin" in proc.stderr and "xcb" in proc.stderr:
         pytest.skip(f"Qt's xcb platform plugin cannot load here: {proc.stderr.strip().splitlines()[-1]}")
@@ -113,8 +161,37 @@ def test_grid_shows_real_thumbnails(display: str, home: Path, tmp_path: Path) ->
         assert crop.std() > 20, f"tile at {t} looks blank (std {crop.std():.1f})"
         colours = len(np.unique(crop.reshape(-1, 3).astype(np.uint8), axis=0))
         assert colours > 200, f"tile at {t} has only {colours} colours"
+    check_sounds_and_playback(out)
     if os.environ.get("LOOKALIKE_UPDATE_SCREENSHOTS"):
         dest = REPO / "docs" / "screenshots"
         dest.mkdir(parents=True, exist_ok=True)
-        for name in ("results.png", "folders.png", "first-run.png"):
-            shutil.copy(out / name, dest / name)
+        for name in ("results.png", "folders.png", "first-run.png", "sounds.png", "video.png"):
+            if (out / name).is_file():
+                shutil.copy(out / name, dest / name)
+
+
+def check_sounds_and_playback(out: Path) -> None:
+    """Each sound tile is its own waveform (the accent colour, a different shape per sound); the preview
+    played inline from the moment where QtMultimedia is installed."""
+    from desktop import media_player
+
+    shot = np.asarray(Image.open(out / "sounds.png").convert("RGB")).astype(np.int16)
+    tiles = json.loads((out / "sound-tiles.json").read_text())
+    assert len(tiles) >= len(SOUNDS), tiles
+    shapes = {}
+    for t in tiles:
+        crop = shot[t["y"] : t["y"] + t["h"], t["x"] : t["x"] + t["w"]]
+        wave_px = np.abs(crop - np.array([61, 124, 242])).sum(axis=2) < 60
+        assert wave_px.sum() > 200, f"{t['name']}: no waveform drawn ({wave_px.sum()} pixels)"
+        shapes[t["name"]] = wave_px.sum(axis=0)  # painted height per column: the sound's shape
+    names = sorted(shapes)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            if len(shapes[a]) == len(shapes[b]):
+                assert np.abs(shapes[a] - shapes[b]).mean() > 2, f"{a} and {b} look the same"
+    played = json.loads((out / "playback.json").read_text())
+    assert played, "nothing played"
+    for p in played:
+        assert p["inline"] == media_player.multimedia_available(), p
+        if p["inline"]:
+            assert p["position"] > p["t"] + 0.5, p

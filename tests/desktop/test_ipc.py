@@ -169,6 +169,25 @@ def test_a_query_before_the_library_opens_is_answered_once_it_is(
     assert out["result"]["ok"] is True
 
 
+def test_a_client_that_hangs_up_before_the_answer_changes_nothing(
+    qtbot: Any, window: Any, home: Path, photos: list[Path]
+) -> None:
+    svc = window.bridge.service
+    svc.hold = threading.Event()
+    message = ipc.request_from_args(["similar", str(photos[0]), "--json"])
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+        c.connect(window.ipc_server.name)
+        c.sendall(ipc.encode(message))
+        qtbot.waitUntil(lambda: "search_similar" in svc.names(), timeout=10_000)
+    qtbot.wait(100)  # the app sees the hang-up and forgets the socket
+    svc.hold.set()
+    svc.hold = None
+    qtbot.wait(300)  # the answer finds nobody: no error, and the next query is answered
+    out = in_thread(lambda: ipc.send_to_running_app(message, home=home, reply_timeout=30))
+    qtbot.waitUntil(lambda: "result" in out, timeout=30_000)
+    assert out["result"]["ok"] is True
+
+
 def test_a_failed_query_says_why(qtbot: Any, window: Any, home: Path, photos: list[Path]) -> None:
     window.bridge.service.fail_with = RuntimeError("the model is missing")
     proc = _lookalike(home, "similar", str(photos[0]), "--json")

@@ -136,3 +136,23 @@ def test_any_error_from_one_file_becomes_its_failure(
     with Library.open(home) as lib:
         failed = lib.catalog.in_state(cat.FAILED)
         assert len(failed) == 1 and "finite" in (failed[0].error or "")
+
+
+def test_output_cut_short_by_the_reader_is_not_a_traceback(home: Path, tmp_path: Path) -> None:
+    """``lookalike search … | head -1``: the pipe closes early; the command stops quietly."""
+    import subprocess
+
+    lib_dir = tmp_path / "lib"
+    lib_dir.mkdir()
+    for i in range(30):
+        photo(lib_dir / f"p{i:02d}.jpg", (i * 8, 100, 200 - i * 5))
+    assert main(["index", str(lib_dir), "--fast"]) == 0
+    env = {**os.environ, "LOOKALIKE_HOME": str(home)}
+    code = "import sys; from engine.cli.main import main; sys.exit(main(['search', 'a photo', '-n', '30']))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # the reader is gone before the first line (as `| head` is after its lines)
+    _, err = proc.communicate(timeout=120)
+    assert b"Traceback" not in err, err.decode()

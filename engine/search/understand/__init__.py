@@ -150,7 +150,9 @@ class LibrarySummary:
 def library_summary(lib: Library) -> LibrarySummary:
     """The :class:`LibrarySummary` of ``lib`` (run it on the engine thread)."""
     years = {int(b) for b, _ in sm.histogram(lib.catalog, "year") if b and b.isdigit()}
-    return LibrarySummary(sm.places(lib.catalog), years)
+    summary = LibrarySummary(sm.places(lib.catalog), years)
+    _ = summary.index  # built here, on the engine thread: the GUI thread never imports pycountry
+    return summary
 
 
 def explain_offline(

@@ -17,6 +17,7 @@ from desktop.playback import PreviewPlayback
 from desktop.qt_compat import emit
 from desktop.result_model import reasons_text, thumb_request
 from desktop.thumbnails import ThumbnailLoader, ThumbRequest
+from desktop.transcript_text import said_html
 from engine.core.durations import format_duration
 
 PREVIEW_SIDE = 1280
@@ -120,7 +121,7 @@ class PreviewPane(QWidget):
         self.title = QLabel(self)
         self.title.setWordWrap(True)
         self.title.setStyleSheet("font-weight: bold; font-size: 12pt;")
-        names = ("Path", "Date", "Size", "Score", "Why", "Moment", "Length")
+        names = ("Path", "Date", "Size", "Score", "Why", "Said", "Moment", "Length")
         self.fields = {name: QLabel(self) for name in names}
         form = QFormLayout()
         for name, label in self.fields.items():
@@ -171,11 +172,14 @@ class PreviewPane(QWidget):
         self.fields["Score"].setText(relevance.score_details(r, mode))
         why = reasons_text(r)
         self.fields["Why"].setText(why)
+        said = said_html(r)
+        self.fields["Said"].setText(said)
         moment = format_duration(r.t) if r.kind == "video" and r.t is not None else ""
         self.fields["Moment"].setText(moment)
         self.fields["Length"].setText(format_duration(r.duration) if r.duration else "")
         rows = list(self.fields)
         self._form.setRowVisible(rows.index("Why"), bool(why))
+        self._form.setRowVisible(rows.index("Said"), bool(said))
         self._form.setRowVisible(rows.index("Moment"), bool(moment))
         self._form.setRowVisible(rows.index("Length"), bool(r.duration))
         self.play_button.setVisible(r.kind in ("video", "sound"))

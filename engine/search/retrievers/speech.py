@@ -102,7 +102,7 @@ class SaidRetriever(Retriever):
             if c is None:
                 if len(out) >= limit:
                     continue
-                reason = Reason(self.name, h.score, _detail(seg), good=True)
+                reason = Reason(self.name, h.score, {**_detail(seg), "matched": query.terms}, good=True)
                 out[seg.file_id] = Candidate(seg.file_id, h.score, seg.start, [], [reason], True)
             elif len(c.moments) < 5:
                 c.moments.append((seg.start, h.score))

@@ -4,17 +4,21 @@
 
 What is cheaper than RapidOCR's own call, and why it keeps the words:
 
-- **A gate before detection.** RapidOCR scales the *short* side up to 736 px before detecting (a 640x426
-  COCO photo is detected at 1120x736, 3x its pixels), and the detector is ~85 % of the time. Most photos
-  hold no text, so first the detector runs once at the photo's own size (long side :data:`COARSE_SIDE`):
-  if no pixel reaches even a low text probability, nothing more is done. The detection proper keeps
-  RapidOCR's scale, because the detector misses small text below it (bench/bench_ocr.py: detecting at a
-  short side of 640 instead of 736 loses a third of the words).
+- **Detection at RapidOCR's scale, but run well.** RapidOCR scales the *short* side up to 736 px before
+  detecting (a 640x426 COCO photo is detected at 1120x736) and the detector is most of the time. That
+  scale stays: the detector misses small text below it (bench/bench_ocr.py: a short side of 640
+  instead of 736 loses a third of the words, an int8 detector a third too). What changes is how the
+  cores are used: one ONNX thread per picture and two pictures at once (:func:`read_many`) instead of
+  two threads on one picture, RapidOCR's per-call memory arena off-switch left out, and only the
+  pre-processing the detector needs (one resize, one normalisation).
+- **Nothing more when the detector finds no text**: no crops, no recognizer call. An optional gate pass
+  at the photo's own size (``coarse_side``) can skip the detector proper on photos that show no text
+  at all; it is off by default because it misses small text (docs/benchmarks.md).
 - **Recognition on the detected boxes only**, cropped from the decoded image, upright.
 - **One decode at OCR size**: :func:`load_for_ocr` decodes a 12 MP JPEG at 1/4 scale (DCT scaling), so a
   big photo costs about what a COCO-size one does.
-- **Thread counts capped**: one ONNX thread per call (inter-op 1), at most 2 pictures at once
-  (:func:`read_many`); the cores are shared with decoders.
+- **Thread counts capped**: one ONNX thread per call (inter-op 1), at most 2 pictures at once; the
+  cores are shared with decoders.
 
 Boxes come back normalised to 0..1 of the image that was read, so they can be drawn on any size of
 thumbnail or preview.
@@ -36,8 +40,10 @@ from engine.errors import ModelMissingError
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-#: Long side, in pixels, of the gate pass that decides whether a photo may hold text (0: no gate).
-COARSE_SIDE = 640
+#: Long side, in pixels, of an optional gate pass that decides whether a photo may hold text (0: no
+#: gate, the default). Measured on COCO (docs/benchmarks.md): a 640 px gate saves ~20 % of the CPU but
+#: misses the small text (watermarks, distant signs) in 3 of 30 photos, 6 % of the words.
+COARSE_SIDE = 0
 #: Short side, in pixels, the fine detection pass sees (RapidOCR's own, which upscales COCO photos).
 FINE_SIDE = 736
 #: Text probability above which one gate-pass pixel opens the gate (DB's own threshold is 0.3).
@@ -48,7 +54,7 @@ DECODE_MIN_SIDE = 720
 #: Lines the recognizer reads with less confidence than this are dropped (RapidOCR's own default).
 MIN_CONFIDENCE = 0.5
 #: The version of the whole reading recipe; analyzers store it so a change re-reads the library.
-VERSION = "ppocrv4-det640-1"
+VERSION = "ppocrv4-736-cls-1"
 
 
 @dataclass(frozen=True)
@@ -222,11 +228,11 @@ class OcrModel:
     def detect(self, rgb: np.ndarray) -> np.ndarray:
         """Text boxes, shape (n, 4, 2) float32, in pixels of ``rgb``, in reading order.
 
-        Two passes. A cheap gate over the photo with its long side at ``coarse_side`` (never upscaled)
-        asks whether any pixel may be text (probability above ``gate_thresh``, far below DB's own 0.3,
-        so small text still opens the gate); when none is, that is the end. Otherwise the detection
-        proper runs at the scale RapidOCR itself uses (short side ``fine_side``, upscaling small photos:
-        the detector misses small text below that, see docs/benchmarks.md).
+        The detection runs at the scale RapidOCR itself uses (short side ``fine_side``, upscaling small
+        photos: the detector misses small text below that, see docs/benchmarks.md). With
+        ``coarse_side`` set, a gate pass first, at the photo's own size (never upscaled), asks whether
+        any pixel may be text (probability above ``gate_thresh``, far below DB's own 0.3); when none
+        is, that is the end.
         """
         self.load()
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])  # the models were trained on OpenCV's BGR order

@@ -117,7 +117,7 @@ def test_upside_down_text_is_turned_the_right_way(model: OcrModel) -> None:
     assert "WELCOME" in read_words(model.read(img))
 
 
-def test_a_picture_without_text_costs_one_small_detector_pass(
+def test_a_picture_without_text_costs_one_detector_pass(
     model: OcrModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[float] = []
@@ -133,7 +133,14 @@ def test_a_picture_without_text_costs_one_small_detector_pass(
     smooth = np.linspace(0, 255, 1200, dtype=np.float32)[None, :, None] * np.ones((900, 1, 3), np.float32)
     photo = np.clip(smooth + rng.normal(0, 3, (900, 1200, 3)), 0, 255).astype(np.uint8)
     assert model.read(photo) == []
-    assert len(calls) == 1 and calls[0] < 1.0  # the gate alone, below the photo's own size
+    assert len(calls) == 1  # the detector once, the recognizer never
+    # With the gate on, a textless photo costs only the gate, at the photo's own size or less.
+    gated = OcrModel(coarse_side=640)
+    gated.load()
+    seen: list[float] = []
+    real_gated = gated._det_map
+    monkeypatch.setattr(gated, "_det_map", lambda bgr, scale: seen.append(scale) or real_gated(bgr, scale))
+    assert gated.read(photo) == [] and len(seen) == 1 and seen[0] <= 640 / 1200 + 1e-6
     assert model.read(np.zeros((4, 4, 3), np.uint8)) == []  # too small to hold text
 
 

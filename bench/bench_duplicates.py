@@ -193,7 +193,7 @@ def grouping_cost(items: list[tuple[Path, int, str]], home: Path, sizes: list[in
                 regions = [_random_hash(rng) for _ in range(9)]
                 ph = H.PhotoHashes(np.array(full, np.uint64), np.array(regions, np.uint64), 100, 100)
                 hrow = HashRow(fid, Kind.PHOTO.value, A.VERSION, None, 100, 100, None, False, ph.to_bytes())
-                rows.append((hrow, [int(x) for x in ph.indexed()]))
+                rows.append((hrow, ph))
                 have += 1
                 if len(rows) >= 2000:
                     _put_all(tables, rows)
@@ -211,7 +211,7 @@ def grouping_cost(items: list[tuple[Path, int, str]], home: Path, sizes: list[in
                     fid, Kind.PHOTO.value, A.VERSION, None, ph.width, ph.height, None, False, ph.to_bytes()
                 )
                 t0 = time.perf_counter()
-                tables.put(hrow, [int(x) for x in ph.indexed()])
+                _put_all(tables, [(hrow, ph)])
                 A.group_photo(lib, row, hrow, ph)
                 times.append(time.perf_counter() - t0)
                 tables.forget([fid])
@@ -222,10 +222,11 @@ def grouping_cost(items: list[tuple[Path, int, str]], home: Path, sizes: list[in
     return out
 
 
-def _put_all(tables: DuplicateTables, rows: list[tuple[HashRow, list[int]]]) -> None:
+def _put_all(tables: DuplicateTables, rows: list[tuple[HashRow, H.PhotoHashes]]) -> None:
     with tables.catalog.transaction():
-        for hrow, keys in rows:
-            tables.put(hrow, keys)
+        for hrow, ph in rows:
+            tables.put(hrow, [int(ph.full[0])], table=A.FRAMES)
+            tables.add_index(hrow.file_id, [int(x) for x in ph.regions], table=A.WINDOWS)
 
 
 def main() -> None:

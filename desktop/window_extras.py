@@ -39,6 +39,7 @@ class LibraryMenus(QObject):
         self._add(lib, "Folders…", self.show_folders)
         self._add(lib, "Errors…", self.show_errors)
         self._add(lib, "Models…", self.show_models)
+        self._add(lib, "Duplicates…", self.show_duplicates)
         lib.addSeparator()
         self._add(lib, "Look for changes now", self._rescan, "F5")
         self.pause_action = self._add(lib, "Pause indexing", self._toggle_pause)
@@ -90,6 +91,18 @@ class LibraryMenus(QObject):
             self.errors_dialog = ErrorsDialog(self.w.bridge, self.w)
         self.errors_dialog.show()
         self.errors_dialog.raise_()
+
+    def show_duplicates(self) -> None:
+        """The Duplicates window (engine.storage.duplicates groups: review, keep, trash, not duplicates)."""
+        from desktop.duplicates_view import DuplicatesView
+
+        if not self.w.bridge.is_open:
+            return
+        view = getattr(self, "duplicates_view", None)
+        if view is None:
+            view = self.duplicates_view = DuplicatesView(self.w.bridge, self.w)
+        view.show()
+        view.raise_()
 
     def show_models(self) -> None:
         """The first-run dialog: what is missing, Download or Install from folder (non-modal)."""

@@ -99,34 +99,8 @@ def _file_id(lib: Any, path: str) -> int:
     return int(row.id)
 
 
-def trash_files(lib: Any, file_ids: list[int]) -> tuple[list[str], list[tuple[str, str]]]:
-    """Move files to the OS trash and drop them from the library. Returns (trashed paths, failures as
-    (path, reason)); a file that cannot be trashed stays where it is and in the library."""
-    from send2trash import send2trash
-
-    rows = lib.catalog.get_many(file_ids)
-    done: list[int] = []
-    paths: list[str] = []
-    failures: list[tuple[str, str]] = []
-    for fid in file_ids:
-        row = rows.get(fid)
-        if row is None:
-            continue
-        try:
-            send2trash(row.path)
-        except Exception as exc:  # send2trash raises OSError or its own TrashPermissionError
-            failures.append((row.path, str(exc) or exc.__class__.__name__))
-            continue
-        done.append(fid)
-        paths.append(row.path)
-    if done:
-        lib.delete_vectors(done)
-        lib.catalog.remove(done)
-    return paths, failures
-
-
 def cmd_duplicates(args: argparse.Namespace) -> int:
-    from engine.storage.duplicates import DuplicateTables, list_groups
+    from engine.storage.duplicates import DuplicateTables, list_groups, trash_files
 
     lib, exclusive = _open(args)
     with lib:

@@ -179,15 +179,6 @@ class PhotoHashes:
     #: The region hashes in the 8 orientations ((9, 8)); only needed to probe the index, not stored.
     oriented_regions: np.ndarray | None = None
 
-    def probes(self) -> np.ndarray:
-        """Every hash this photo looks up in the index: its frame and windows in all orientations."""
-        extra = self.oriented_regions.reshape(-1) if self.oriented_regions is not None else self.regions
-        return np.unique(np.concatenate([self.full, extra]))
-
-    def indexed(self) -> np.ndarray:
-        """The hashes stored in the index for this photo: its frame and its windows, as shown."""
-        return np.concatenate([self.full[:1], self.regions])
-
     def to_bytes(self) -> bytes:
         return np.concatenate([self.full, self.regions]).astype("<u8").tobytes()
 

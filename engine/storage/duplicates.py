@@ -124,8 +124,10 @@ class DuplicateTables:
 
     # -- hashes ----------------------------------------------------------------------------------------
 
-    def put(self, row: HashRow, index_hashes: Iterable[int] = ()) -> None:
-        """Store (replace) a file's hashes and its band index entries."""
+    def put(self, row: HashRow, index_hashes: Iterable[int] = (), *, table: int = 0) -> None:
+        """Store (replace) a file's hashes and its band index entries, in band table ``table`` (bands
+        ``table * BANDS`` onwards): photo frames, photo windows and video moments each have their own,
+        so a lookup meets only the hashes it can match."""
         with self._tx() as db:
             db.execute("DELETE FROM dupe_bands WHERE file_id=?", (row.file_id,))
             db.execute(
@@ -144,7 +146,9 @@ class DuplicateTables:
                 ),
             )
             rows = {
-                (band, value, row.file_id) for h in index_hashes for band, value in enumerate(bands_of(h))
+                (table * BANDS + band, value, row.file_id)
+                for h in index_hashes
+                for band, value in enumerate(bands_of(h))
             }
             db.executemany("INSERT INTO dupe_bands(band, value, file_id) VALUES (?,?,?)", sorted(rows))
 
@@ -169,14 +173,25 @@ class DuplicateTables:
     def with_full_hash(self, digest: str) -> list[int]:
         return [r[0] for r in self._query("SELECT file_id FROM dupe_hashes WHERE full_hash=?", (digest,))]
 
+    def add_index(self, file_id: int, index_hashes: Iterable[int], *, table: int) -> None:
+        """Add band entries for more hashes of a file already stored (another band table)."""
+        rows = {
+            (table * BANDS + band, value, file_id)
+            for h in index_hashes
+            for band, value in enumerate(bands_of(h))
+        }
+        with self._tx() as db:
+            db.executemany("INSERT INTO dupe_bands(band, value, file_id) VALUES (?,?,?)", sorted(rows))
+
     def candidates(
-        self, probes: Iterable[int], *, radius: int = 0, kind: str | None = None
+        self, probes: Iterable[int], *, radius: int = 0, kind: str | None = None, table: int = 0
     ) -> dict[int, int]:
-        """Files sharing a band (within ``radius`` bits) with any probe hash: file id -> bands shared."""
+        """Files sharing a band of table ``table`` (within ``radius`` bits) with any probe hash:
+        file id -> bands shared."""
         keys: dict[int, set[int]] = {}
         for h in probes:
             for band, value in enumerate(bands_of(int(h))):
-                keys.setdefault(band, set()).update(_neighbours(value, radius))
+                keys.setdefault(table * BANDS + band, set()).update(_neighbours(value, radius))
         hits: dict[int, int] = {}
         for band, values in keys.items():
             for fid, n in self.lookup_keys(band, values).items():
@@ -491,3 +506,43 @@ def list_groups(catalog: Catalog, kind: str | None = None) -> list[Group]:
         files.sort(key=lambda f: (not f.keep, f.path))
         out.append(Group(files[0].kind, files))
     return out
+
+
+def trash_files(lib: Any, file_ids: list[int]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Move files of ``lib`` (an open, exclusive engine.library.Library) to the OS trash (send2trash,
+    never a deletion) and drop them from the library: vectors, catalog rows, and through the catalog's
+    removal hook their duplicate rows. Returns (trashed paths, failures as (path, reason)); a file that
+    cannot be trashed stays where it is and in the library."""
+    from send2trash import send2trash
+
+    rows = lib.catalog.get_many(file_ids)
+    done: list[int] = []
+    paths: list[str] = []
+    failures: list[tuple[str, str]] = []
+    for fid in file_ids:
+        row = rows.get(fid)
+        if row is None:
+            continue
+        try:
+            send2trash(row.path)
+        except Exception as exc:  # send2trash raises OSError or its own TrashPermissionError
+            failures.append((row.path, str(exc) or exc.__class__.__name__))
+            continue
+        done.append(fid)
+        paths.append(row.path)
+    if done:
+        lib.delete_vectors(done)
+        lib.catalog.remove(done)
+    return paths, failures
+
+
+def mark_group_not_duplicates(catalog: Catalog, file_ids: Sequence[int]) -> None:
+    """Every pair of these files is "not duplicates" (the user's verdict on a whole group)."""
+    tables = DuplicateTables.of(catalog)
+    ids = sorted(set(file_ids))
+    with tables._tx() as db:
+        db.executemany(
+            "INSERT OR IGNORE INTO dupe_not(a, b) VALUES (?, ?)",
+            [(a, b) for i, a in enumerate(ids) for b in ids[i + 1 :]],
+        )
+    tables.regroup(ids)

@@ -51,6 +51,9 @@ MAX_CANDIDATES = 256
 #: Candidates checked with keypoints per new photo, closest first (bounds the work per file).
 MAX_VERIFY = 12
 MIN_INLIERS = 35
+#: ...or this share of the smaller side's keypoints, never fewer than MIN_INLIERS_FLOOR.
+INLIER_SHARE = 0.3
+MIN_INLIERS_FLOOR = 12
 MIN_CORRELATION = 0.84
 MIN_OVERLAP = 0.7
 #: Keypoints below which a picture is "plain" (a logo, a drawing): the hash alone decides, at this distance.
@@ -67,7 +70,8 @@ VIDEO_MAX_DISTANCE = 10
 SOUND_MAX_BER = 0.3
 SOUND_MIN_OVERLAP = 0.8
 _SOUND_BAND = 100
-_VIDEO_BAND_BASE = 0  # moment hashes share the photo bands (0-3); kinds are kept apart by dupe_hashes.kind
+#: Band tables (engine.storage.duplicates): photo frames, photo windows, video moments.
+FRAMES, WINDOWS, MOMENTS = 0, 1, 2
 
 #: Software names in EXIF that mark a picture as an edited copy.
 _EDITORS = ("photoshop", "lightroom", "gimp", "snapseed", "picsart", "vsco", "facetune", "paint", "canva")
@@ -120,7 +124,10 @@ def hash_photo(lib: Library, row: FileRow, img: Image | None = None) -> tuple[Ha
         row.id, Kind.PHOTO.value, VERSION, digest, ph.width, ph.height, None,
         _is_edited(row.path, _exif_software(row.path)), ph.to_bytes(),
     )  # fmt: skip
-    tables(lib).put(hrow, [int(x) for x in ph.indexed()])
+    t = tables(lib)
+    with lib.catalog.transaction():
+        t.put(hrow, [int(ph.full[0])], table=FRAMES)
+        t.add_index(row.id, [int(x) for x in ph.regions], table=WINDOWS)
     return hrow, ph, img
 
 
@@ -152,16 +159,24 @@ def verify_photos(
     picture too plain for keypoints, the hashes are nearly equal."""
     fa = cache.get(a_id, a_path, score.orientation in _MIRRORS)
     fb = cache.get(b_id, b_path, False)
-    if min(len(fa.keypoints), len(fb.keypoints)) < PLAIN_KEYPOINTS:
-        return score.distance <= PLAIN_HASH
-    al = H.align(fa, fb)
-    if al.inliers >= MIN_INLIERS and al.correlation >= MIN_CORRELATION and al.overlap >= MIN_OVERLAP:
+    plain = min(len(fa.keypoints), len(fb.keypoints)) < PLAIN_KEYPOINTS
+    if plain and score.distance <= PLAIN_HASH:
         return True
-    # Seen from the other side (b the crop of a): the overlap is measured in b's frame.
-    if al.inliers >= MIN_INLIERS and al.correlation >= MIN_CORRELATION:
-        back = H.align(fb, fa)
-        return back.overlap >= MIN_OVERLAP and back.correlation >= MIN_CORRELATION
-    return False
+    al = H.align(fa, fb)
+    # A picture with few keypoints (a smooth one) cannot give MIN_INLIERS; a share of them will do.
+    need = max(
+        MIN_INLIERS_FLOOR, min(MIN_INLIERS, round(INLIER_SHARE * min(len(fa.keypoints), len(fb.keypoints))))
+    )
+    if al.inliers >= need and al.correlation >= MIN_CORRELATION and al.overlap >= MIN_OVERLAP:
+        return True
+    if al.inliers < need // 2:
+        return False
+    # From the other side: RANSAC on b's keypoints can fit where a's fell short, and the overlap of a
+    # crop (b the crop of a) is only whole in a's frame.
+    back = H.align(fb, fa)
+    if back.inliers >= need and back.correlation >= MIN_CORRELATION and back.overlap >= MIN_OVERLAP:
+        return True
+    return al.inliers >= need and al.correlation >= MIN_CORRELATION and back.overlap >= MIN_OVERLAP
 
 
 def group_photo(
@@ -172,7 +187,19 @@ def group_photo(
     matches: list[PhotoMatch] = []
     exact = [f for f in t.with_full_hash(hrow.full_hash or "") if f != row.id] if hrow.full_hash else []
     matches += [PhotoMatch(f, 0, "exact") for f in exact]
-    cands = t.candidates([int(x) for x in ph.probes()], radius=1, kind=None)
+    # Frame against frame and frame against window (this photo a crop of another), this photo's windows
+    # against other frames (another a crop of this one), within a bit per band; and window against
+    # window exactly (a stamp or an overlay spoils the frames, rarely every window).
+    cands: dict[int, int] = {}
+    windows = ph.oriented_regions.reshape(-1) if ph.oriented_regions is not None else ph.regions
+    for probes, table, radius in (
+        (ph.full, FRAMES, 1),
+        (ph.full, WINDOWS, 1),
+        (windows, FRAMES, 1),
+        (windows, WINDOWS, 0),
+    ):
+        for f, n in t.candidates([int(x) for x in probes], radius=radius, table=table).items():
+            cands[f] = cands.get(f, 0) + n
     cands.pop(row.id, None)
     for f in exact:
         cands.pop(f, None)
@@ -285,11 +312,11 @@ def hash_and_group_video(lib: Library, row: FileRow, inputs: Inputs | None = Non
     info = _video_size(row.path)
     hrow = HashRow(row.id, Kind.VIDEO.value, VERSION, digest, info[0], info[1], None, False,
                    _pack_moments(ts, hs))  # fmt: skip
-    t.put(hrow, [int(x) for x in hs])
+    t.put(hrow, [int(x) for x in hs], table=MOMENTS)
     found: list[tuple[int, float, str]] = [(f, 0.0, "exact") for f in t.with_full_hash(digest) if f != row.id]
     exact = {f for f, _, _ in found}
     if len(hs):
-        cands = t.candidates([int(x) for x in hs], radius=0, kind=Kind.VIDEO.value)
+        cands = t.candidates([int(x) for x in hs], radius=0, kind=Kind.VIDEO.value, table=MOMENTS)
         cands.pop(row.id, None)
         need = min(2, len(hs))
         for fid, other in t.get_many(f for f, n in cands.items() if n >= need and f not in exact).items():

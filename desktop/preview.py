@@ -83,10 +83,12 @@ def word_boxes(r: Any) -> list[list[tuple[float, float]]]:
         size = reason.detail.get("image_size") or (_photo_size(r.path) if r.kind == "photo" else None)
         if not size or not size[0] or not size[1]:
             continue
-        try:
-            out.append([(float(x) / size[0], float(y) / size[1]) for x, y in reason.detail["box"]])
-        except (TypeError, ValueError):  # a box in a shape this version does not know: not drawn
-            continue
+        # "boxes": each matched word's box when the words are several (OCR reasons), else "box".
+        for box in reason.detail.get("boxes") or [reason.detail["box"]]:
+            try:
+                out.append([(float(x) / size[0], float(y) / size[1]) for x, y in box])
+            except (TypeError, ValueError):  # a box in a shape this version does not know: not drawn
+                continue
     return out
 
 

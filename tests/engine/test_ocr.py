@@ -249,6 +249,51 @@ def test_analyzer_stores_text_and_the_retriever_finds_it_with_its_box(
         assert {r.file_id for r in shop if r.good} == {ids[1], ids[2]}
 
 
+def _text_clip(path: Path, scenes: list[tuple[str, float]], fps: int = 10) -> Path:
+    """An H.264 clip showing each (text, seconds) in turn, still, on a grey background."""
+    import av
+
+    out = av.open(str(path), "w")
+    stream = out.add_stream("libx264", rate=fps)
+    stream.width, stream.height, stream.pix_fmt = 640, 480, "yuv420p"
+    for text, seconds in scenes:
+        frame = np.asarray(render([(text, "DejaVuSans-Bold.ttf", 64)], size=(640, 480), noise=False))
+        for _ in range(int(seconds * fps)):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    return path
+
+
+@needs_fonts
+def test_video_moments_are_read_with_their_time(bare_home: Path, tmp_path: Path) -> None:
+    from engine.indexing.analysis import run_pending_analyses
+    from engine.indexing.analyzers.embeddings import embedding_for
+    from engine.library import Library
+    from engine.storage import analyses
+    from engine.storage.texts import TextIndex
+
+    clip = _text_clip(tmp_path / "board.mp4", [("GATE 12", 5.0), ("DEPARTURES", 5.0)])
+    with Library.open() as lib:
+        st = clip.stat()
+        fid = lib.catalog.add(str(clip), st.st_size, st.st_mtime, "video")
+        an = embedding_for("video")
+        assert an is not None
+        with lib.catalog.transaction():
+            lib.catalog.mark_indexed(fid, digest=None, model="test")
+            analyses.record(lib.catalog, fid, an.name, an.version, analyses.DONE)
+        assert run_pending_analyses(lib, only="ocr").by_analyzer["ocr"] == (1, 0)
+        rows = TextIndex(lib.catalog).rows(fid)
+        # A still board is read once per scene, not at every moment (same picture: skipped).
+        assert 2 <= len({r.t for r in rows}) <= 3
+        hits = TextIndex(lib.catalog).search(["departures"])
+        assert [h.file_id for h in hits] == [fid] and 4.0 <= hits[0].t <= 7.0
+        gate = TextIndex(lib.catalog).search(["gate"])
+        assert gate and gate[0].t < 3.0
+
+
 def test_the_setting_turns_it_off(bare_home: Path) -> None:
     from engine.indexing.analyzers import get_analyzer
     from engine.library import Library

@@ -81,6 +81,10 @@ class TileDelegate(QStyledItemDelegate):
             self._badge(p, thumb, tile.score, top=True)
         if tile.badge or scrub is not None:
             self._badge(p, thumb, scrub.label if scrub is not None else tile.badge, top=False)
+        # duplicates engineer: a stack of near-duplicates (engine/search/stacks.py) shows how many it holds.
+        stacked = getattr(index.data(ResultModel.ResultRole), "stack", None)
+        if stacked:
+            self._stack_badge(p, thumb, f"\u29c9 {len(stacked) + 1}")
         text_rect = QRectF(
             r.left() + PAD, thumb.bottom() + 4, r.width() - 2 * PAD, r.bottom() - thumb.bottom() - 4
         )
@@ -136,6 +140,18 @@ class TileDelegate(QStyledItemDelegate):
         w, h = size.width() * scale, size.height() * scale
         target = QRectF(area.center().x() - w / 2, area.center().y() - h / 2, w, h)
         p.drawPixmap(target, pm, QRectF(pm.rect()))
+
+    @staticmethod
+    def _stack_badge(p: QPainter, area: QRectF, text: str) -> None:
+        """The count of a stack, bottom right (the moment badge has the bottom left)."""
+        fm = p.fontMetrics()
+        w, h = fm.horizontalAdvance(text) + 10, fm.height() + 2
+        rect = QRectF(area.right() - w - 4, area.bottom() - h - 4, w, h)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(_BADGE_BACK)
+        p.drawRoundedRect(rect, h / 2, h / 2)
+        p.setPen(_BADGE_TEXT)
+        p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
 
     @staticmethod
     def _badge(p: QPainter, area: QRectF, text: str, *, top: bool) -> None:

@@ -89,3 +89,37 @@ def test_library_menu_opens_the_view(qtbot: Any, window: Any) -> None:
     view = window.menus.duplicates_view
     qtbot.waitUntil(lambda: "No duplicates" in view.summary.text(), timeout=15_000)
     view.close()
+
+
+def test_a_stacked_result_paints_its_count_badge(qtbot: Any, tmp_path: Path) -> None:
+    from PySide6.QtGui import QColor
+
+    from desktop.result_model import ResultModel
+    from desktop.result_view import ResultView
+    from desktop.thumbnails import ThumbnailLoader
+    from engine.search.api import Result
+
+    loader = ThumbnailLoader(tmp_path)
+    loader.request = lambda req: None  # type: ignore[method-assign]
+    model = ResultModel(loader)
+    view = ResultView()
+    view.setModel(model)
+    view.resize(400, 300)
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    plain = Result(1, "/photos/a.jpg", "photo", 0.5)
+    model.set_results([plain])
+    before = view.grab().toImage()
+    stacked = Result(1, "/photos/a.jpg", "photo", 0.5, stack=[Result(2, "/photos/a_copy.jpg", "photo", 0.4)])
+    model.set_results([stacked])
+    after = view.grab().toImage()
+    rect = view.visualRect(model.index(0))
+    # The badge darkens the bottom right of the thumbnail, where the plain tile has its placeholder.
+    changed = sum(
+        before.pixelColor(x, y) != after.pixelColor(x, y)
+        for x in range(rect.center().x(), rect.right())
+        for y in range(rect.top(), rect.bottom())
+    )
+    assert changed > 20
+    assert isinstance(after.pixelColor(0, 0), QColor)

@@ -89,6 +89,7 @@ _RPC_TIMEOUT_S = 120.0
 CONNECT_TIMEOUT_S = 15.0  # how long open() waits for a server (or our Lite server) to answer
 _LOAD_TIMEOUT_S = 900.0  # a load may rebuild every segment's index
 _GROUP_OVERFETCH = 8  # first fetch per wanted group when grouping in Python
+_NATIVE_GROUP_TRY = 2  # native Lite: vectors fetched per wanted file before its (slow) group_by
 _ID_PAGE = 10_000  # rows per page when listing a collection's file ids
 
 
@@ -695,6 +696,8 @@ class VectorStore:
         expr = _filter_expr(kinds, file_ids)
         if not group_by_file:
             return self._search(name, info, q, limit, expr, filtered=bool(expr))
+        if self._native is not None:
+            return self._search_grouped_first_plain(name, info, q, limit, expr)
         if self._native_group_by:
             results = self._search(name, info, q, limit, expr, filtered=bool(expr), group=True)
             if any(len({h.file_id for h in hits}) != len(hits) for hits in results):
@@ -710,6 +713,35 @@ class VectorStore:
                         results[i] = hits
                 return results
         return self._search_grouped(name, info, q, limit, expr)
+
+    def _search_grouped_first_plain(
+        self, name: str, info: _Collection, q: np.ndarray, limit: int, expr: str
+    ) -> list[list[Hit]]:
+        """Native Lite: one plain search for ``limit * 2`` vectors, grouped here; Milvus' own group_by
+        only for the queries where that top list holds fewer than ``limit`` files (a long video's frames).
+
+        Exact: when the top K vectors hold at least ``limit`` files, no file outside them can beat the
+        ``limit``-th (its best vector scores at most the K-th). Measured at 100k 256-d rows: a plain
+        search 12 ms, group_by 56 ms (2.5.1 groups by iterating its search)."""
+        fetch = min(MAX_TOPK, limit * _NATIVE_GROUP_TRY)
+        raw = self._search(name, info, q, fetch, expr, filtered=bool(expr))
+        results: list[list[Hit]] = [[] for _ in range(len(q))]
+        again = []
+        for i, hits in enumerate(raw):
+            best: dict[int, Hit] = {}
+            for h in hits:  # best first, so the first hit of a file is its best
+                best.setdefault(h.file_id, h)
+            if len(best) >= limit or len(hits) < fetch:  # enough files, or every matching row seen
+                results[i] = list(best.values())[:limit]
+            else:
+                again.append(i)
+        if again:
+            grouped = self._search(name, info, q[again], limit, expr, filtered=bool(expr), group=True)
+            for i, hits in zip(again, grouped, strict=True):
+                results[i] = hits
+                if len(hits) < limit:  # group_by's own over-fetch may run dry: make sure
+                    results[i] = self._search_grouped(name, info, q[i : i + 1], limit, expr)[0]
+        return results
 
     def _search_grouped(
         self, name: str, info: _Collection, q: np.ndarray, limit: int, expr: str

@@ -63,7 +63,7 @@ def test_changes_whose_events_were_dropped_are_found_by_a_rescan(
     os.rename(paths[1], folder / "renamed.jpg")
     time.sleep(0.5)
     deaf.clear()
-    overflow(svc._watcher)
+    overflow(svc._health.watcher)
     wait_synced(svc)
 
 
@@ -91,7 +91,7 @@ def test_a_rescan_settles_rows_waiting_in_limbo(
     # its content to reappear; then the rescan that the overflow asks for finds it renamed.
     svc._queue.put(str(paths[0]), DELETED)
     wait_for(lambda: svc._applier.limbo_size, what="the row in limbo")
-    overflow(svc._watcher)
+    overflow(svc._health.watcher)
     wait_synced(svc)
     time.sleep(3.5)  # past the grace period: the row the rescan re-pointed must not be removed
     wait_synced(svc)

@@ -650,13 +650,21 @@ class VectorStore:
                 if info.unflushed:
                     self._call("flush", name, self._client.flush, name, timeout=_LOAD_TIMEOUT_S)
                     info.unflushed = 0
-                    if self._native is not None:
-                        info.rows = self.count(name)
+                    if self._native is not None and self._index_may_change(info):
+                        info.rows = self.count(name)  # count(*) reads every row: only near the limit
                         self._fit_index(name, info)
+
+    @staticmethod
+    def _index_may_change(info: _Collection) -> bool:
+        """Whether ``info.rows`` (an upper bound: upserts counted as new rows) could call for another
+        index than the current one."""
+        return native_index(info.rows, current=info.index_type)[0] != info.index_type
 
     def _written(self, name: str, rows: int) -> None:
         info = self._collections[name]
         info.unflushed += rows
+        if self._native is not None:
+            info.rows += rows  # an upper bound (replaced and deleted rows included) until the next count
         if self._is_lite and self._native is None and info.unflushed > AUTO_FLUSH_ROWS:
             self._call("flush", name, self._client.flush, name, timeout=_LOAD_TIMEOUT_S)
             info.unflushed = 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -156,7 +156,7 @@ def check_models(lib: Library, model_ids: list[str] | None = None) -> list[Model
     return out
 
 
-def _uses(settings, role: str, model_id: str) -> bool:  # type: ignore[no-untyped-def]
+def _uses(settings: Any, role: str, model_id: str) -> bool:
     """Probes load through the library, which loads the model the settings name for each role."""
     current = {
         "image-text": settings.image_text_model,

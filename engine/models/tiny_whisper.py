@@ -16,6 +16,7 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from engine.models.manifest import write_manifest
 
@@ -30,7 +31,7 @@ SHAPES: dict[str, tuple[int, int, int, int]] = {
 REAL_VOCAB = 51_865
 
 
-def _tokenizer(vocab_size: int | None):  # type: ignore[no-untyped-def]
+def _tokenizer(vocab_size: int | None) -> tuple[Any, list[str]]:
     from faster_whisper.tokenizer import _LANGUAGE_CODES
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
@@ -91,7 +92,7 @@ def write_tiny_whisper(
     )
     torch.manual_seed(seed)
     model = WhisperForConditionalGeneration(config)
-    gen = model.generation_config
+    gen: Any = model.generation_config  # Whisper's generation fields are set as attributes
     gen.lang_to_id = {f"<|{c}|>": tok.token_to_id(f"<|{c}|>") for c in languages}
     gen.alignment_heads = [[0, 0]]
     gen.no_timestamps_token_id = tok.token_to_id("<|notimestamps|>")

@@ -77,8 +77,11 @@ def ensure_tables(catalog: Catalog) -> None:
                 catalog.execute(stmt)
             # Rows of files removed while no hook was registered (another process, an older version).
             catalog.execute("DELETE FROM speech_segments WHERE file_id NOT IN (SELECT id FROM files)")
-        catalog.on_remove(lambda ids, cat=catalog: forget(cat, ids))
-        catalog.on_reset(lambda ids, cat=catalog: forget(cat, ids))
+        def hook(ids: list[int], cat: Catalog = catalog) -> None:
+            forget(cat, ids)
+
+        catalog.on_remove(hook)
+        catalog.on_reset(hook)
         _ready[catalog] = True
 
 

@@ -59,7 +59,9 @@ def _clip(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 
-def _keep(row: cat.FileRow | None, kinds: Sequence[str] | None, folder: str | None, allowed) -> bool:  # type: ignore[no-untyped-def]
+def _keep(
+    row: cat.FileRow | None, kinds: Sequence[str] | None, folder: str | None, allowed: Collection[int] | None
+) -> bool:
     return (
         row is not None
         and row.state == cat.INDEXED

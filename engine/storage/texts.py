@@ -257,18 +257,16 @@ class TextIndex:
                     slot[k] = (lid, weighted, a, b)
         hits: list[TextHit] = []
         for (fid, t), slot in groups.items():
-            if any(s is None for s in slot):
+            full = [s for s in slot if s is not None]
+            if len(full) < len(slot):
                 continue
-            best = max(slot, key=lambda s: s[1])  # type: ignore[arg-type,return-value]
-            assert best is not None
+            best = max(full, key=lambda s: s[1])
             boxes, matched = [], []
-            for s in slot:
-                assert s is not None
-                line = lines[s[0]]
-                boxes.append(_part_box(line, s[2], s[3]))
-                matched.append(_as_read(line.text, s[2], s[3]))
-            hits.append(TextHit(fid, t, lines[best[0]].text, boxes[slot.index(best)],
-                                sum(s[1] for s in slot if s), matched, boxes))
+            for lid, _, a, b in full:
+                boxes.append(_part_box(lines[lid], a, b))
+                matched.append(_as_read(lines[lid].text, a, b))
+            hits.append(TextHit(fid, t, lines[best[0]].text, boxes[full.index(best)],
+                                sum(s[1] for s in full), matched, boxes))
         hits.sort(key=lambda h: (-h.score, h.file_id, h.t))
         return hits[:limit]
 
@@ -417,8 +415,11 @@ def ensure_tables(catalog: Catalog) -> None:
                 catalog.execute(stmt)
             # Rows of files removed while no hook was registered (another process, an older version).
             catalog.execute("DELETE FROM texts WHERE file_id NOT IN (SELECT id FROM files)")
-        catalog.on_remove(lambda ids, cat=catalog: forget(cat, ids))
-        catalog.on_reset(lambda ids, cat=catalog: forget(cat, ids))
+        def drop(ids: list[int], cat: Catalog = catalog) -> None:
+            forget(cat, ids)
+
+        catalog.on_remove(drop)
+        catalog.on_reset(drop)
         _ready[catalog] = True
 
 

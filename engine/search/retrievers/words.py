@@ -12,7 +12,7 @@ and their boxes (fractions of the picture, ``image_size`` [1, 1]) for the previe
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.search.query import fold
 from engine.search.results import in_folder
@@ -106,7 +106,7 @@ class WordsRetriever(Retriever):
             if len(out) >= limit:
                 continue
             score = h.score / terms  # 1.0: every term a whole word, read with full confidence
-            detail = {
+            detail: dict[str, Any] = {
                 "text": _clip(h.text),
                 "matched": h.matched,
                 "box": h.box,

@@ -5,7 +5,8 @@ Per file: a photo is decoded once at the size OCR needs (short side about 720 px
 scale) and read by :class:`engine.models.ocr.OcrModel` (a cheap gate first, so the many photos without
 text cost one small detector pass). A video's moments are sampled at the embedding's interval (same
 ``t``, so a hit lines up with the moment's thumbnail), at OCR size; a moment that looks the same as the
-last one read (a static shot, a slide held on screen) is not read again. What was read replaces the
+last one read (a static shot, a slide held on screen) is not read again; the others are read two at
+a time while the clip decodes on. What was read replaces the
 file's rows in ``engine.storage.texts`` in one transaction, and the runner marks the file done after
 that, so a kill at any point re-reads at most the file in hand, and re-reading it leaves one copy.
 
@@ -65,21 +66,36 @@ def _signature(image: Any) -> np.ndarray:
 
 
 def read_moments(
-    moments: Any, model: OcrModel | None = None, cancel: Any = None
+    moments: Any, model: OcrModel | None = None, cancel: Any = None, workers: int | None = None
 ) -> list[tuple[float, TextLine]]:
-    """(t, line) for each line read in a video's moments (``Moment`` objects with ``t`` and ``image``).
-    A moment that looks like the last one read is skipped. Stops early when ``cancel()`` is true."""
+    """(t, line) for each line read in a video's moments (``Moment`` objects with ``t`` and ``image``),
+    in time order. A moment that looks like the last one read is skipped; the others are read
+    ``workers`` at a time while the clip decodes on. Stops early when ``cancel()`` is true."""
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from engine.models.ocr import default_workers
+
     model = model or ocr_model()
+    n = workers or default_workers()
     out: list[tuple[float, TextLine]] = []
     last: np.ndarray | None = None
-    for m in moments:
-        if cancel is not None and cancel():
-            break
-        sig = _signature(m.image)
-        if last is not None and float(np.abs(sig - last).mean()) < SAME_PICTURE:
-            continue
-        last = sig
-        out.extend((float(m.t), line) for line in model.read(m.image))
+    queue: deque[tuple[float, Future]] = deque()
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="ocr-video") as pool:
+        for m in moments:
+            if cancel is not None and cancel():
+                break
+            sig = _signature(m.image)
+            if last is not None and float(np.abs(sig - last).mean()) < SAME_PICTURE:
+                continue
+            last = sig
+            queue.append((float(m.t), pool.submit(model.read, m.image)))
+            while len(queue) > 2 * n:  # bounded: a long clip never holds more than a few frames
+                t, fut = queue.popleft()
+                out.extend((t, line) for line in fut.result())
+        while queue:
+            t, fut = queue.popleft()
+            out.extend((t, line) for line in fut.result())
     return out
 
 

@@ -1,4 +1,4 @@
-"""Edited copies of a photo, as people make them: for tests/engine/test_duplicates.py and bench/bench_duplicates.py."""
+"""Edited copies of a photo, as people make them (tests/engine/test_duplicates.py, bench_duplicates.py)."""
 
 from __future__ import annotations
 
@@ -85,3 +85,22 @@ def save_edit(src: Path, kind: str, dest: Path, seed: int = 0) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     out.save(dest, "JPEG", quality=35 if kind == "recompress" else 90)
     return dest
+
+
+def use_temp_trash(monkeypatch: object, folder: Path) -> Path:
+    """Point the freedesktop trash (XDG_DATA_HOME/Trash) at ``folder`` for one test; returns the folder
+    that will hold the trashed files. send2trash reads XDG_DATA_HOME once, at import, so its module
+    constants are patched too (an earlier test may have imported it with another value)."""
+    import os
+
+    folder.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("XDG_DATA_HOME", str(folder))  # type: ignore[attr-defined]
+    try:
+        from send2trash import plat_other
+    except ImportError:  # another platform's backend: the environment variable is all there is
+        return folder / "Trash" / "files"
+    xdg = os.fsencode(str(folder))
+    monkeypatch.setattr(plat_other, "XDG_DATA_HOME", xdg)  # type: ignore[attr-defined]
+    monkeypatch.setattr(plat_other, "HOMETRASH_B", os.path.join(xdg, b"Trash"))  # type: ignore[attr-defined]
+    monkeypatch.setattr(plat_other, "HOMETRASH", str(folder / "Trash"))  # type: ignore[attr-defined]
+    return folder / "Trash" / "files"

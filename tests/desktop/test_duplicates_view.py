@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from desktop.duplicates_view import DuplicatesView
+from testkit.dupe_edits import use_temp_trash
 from tests.media import recompressed_copy, save_photo
 
 
@@ -59,7 +60,7 @@ def test_groups_show_side_by_side_with_the_keeper_selected(
 def test_trash_the_others_and_not_duplicates_are_remembered(
     qtbot: Any, window: Any, library_with_copies, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    use_temp_trash(monkeypatch, tmp_path / "xdg")
     view = _open_view(qtbot, window)
     view.list.setCurrentRow(0)
     first = {Path(c.file.path).name for c in view.cards}

@@ -13,7 +13,7 @@ import pytest
 
 from engine.cli.main import main
 from engine.media import hashes as H
-from testkit.dupe_edits import EDITS, caltech_photos, save_edit
+from testkit.dupe_edits import EDITS, caltech_photos, save_edit, use_temp_trash
 
 PHOTOS = caltech_photos()
 needs_photos = pytest.mark.skipif(not PHOTOS, reason="shared/assets/data/caltech101_subset is not here")
@@ -102,7 +102,7 @@ def test_exact_copy_groups_as_exact(home: Path, tmp_path: Path, capsys) -> None:
 def test_not_duplicates_and_trash_persist_across_restarts(
     home: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    use_temp_trash(monkeypatch, tmp_path / "xdg")
     d = tmp_path / "photos"
     d.mkdir()
     orig = _pick(1)[0][0]

@@ -609,7 +609,21 @@ class VectorStore:
                     }
                     for j in sel
                 ]
-                self._call("write vectors to", name, self._client.upsert, name, rows, timeout=_RPC_TIMEOUT_S)
+                if self._native is not None:
+                    # 2.5.1's upsert costs ~0.1 s a call at 100k rows, whatever the batch (it looks every
+                    # key up); a delete by key and an insert are ~15 ms and leave the same rows. A kill
+                    # between the two loses rows whose file is not yet marked indexed: redone on restart.
+                    keys = [r["id"] for r in rows]
+                    self._call(
+                        "write vectors to", name, self._client.delete, name, ids=keys, timeout=_RPC_TIMEOUT_S
+                    )
+                    self._call(
+                        "write vectors to", name, self._client.insert, name, rows, timeout=_RPC_TIMEOUT_S
+                    )
+                else:
+                    self._call(
+                        "write vectors to", name, self._client.upsert, name, rows, timeout=_RPC_TIMEOUT_S
+                    )
                 self._written(name, len(rows))
 
     def delete_files(self, name: str, file_ids: Sequence[int]) -> None:

@@ -10,6 +10,12 @@ says which moment to look at.
 
 Without an audio device (a headless machine, no PulseAudio/PipeWire server) Qt still plays: the clock
 runs on the system timer, the position advances and the video shows, silently.
+
+Every call that can tear down Qt's playback threads (play, pause, stop, a new source, a seek) is made
+with Python's GIL released (:meth:`InlinePlayer._call`): the FFmpeg backend destroys its audio sink on
+its own thread, and that destruction calls back into the Python wrapper of our QAudioOutput
+(``disconnectNotify``), which needs the GIL; a main thread blocked in ``QMediaPlayer.stop()`` while
+holding it waited for that thread forever (about one run in ten of the playback tests, before).
 """
 
 from __future__ import annotations
@@ -17,11 +23,16 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from PySide6.QtCore import Qt, QUrl, Signal
+import shiboken6
+from PySide6.QtCore import QEventLoop, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from desktop.qt_compat import emit
+
+#: Position reports after a seek that may still be from before it (the backend's threads report
+#: asynchronously): one far from the target among these is not shown.
+SETTLE_REPORTS = 8
 
 #: Why QtMultimedia could not be loaded, once an import was tried and failed ("" before, or when it loaded).
 _load_error: str | None = None
@@ -79,6 +90,13 @@ class InlinePlayer(QWidget):
     positionChanged = Signal(float)
     durationChanged = Signal(float)
     playingChanged = Signal(bool)
+    # Queued to QMediaPlayer's slots: delivered by the event loop straight to C++, without the GIL.
+    _do_play = Signal()
+    _do_pause = Signal()
+    _do_stop = Signal()
+    _do_source = Signal(QUrl)
+    _do_seek = Signal("qint64")
+    _done = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -99,7 +117,15 @@ class InlinePlayer(QWidget):
         self.play_button.clicked.connect(self.toggle)
         self.slider = QSlider(Qt.Orientation.Horizontal, self)
         self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.slider.sliderMoved.connect(self._player.setPosition)
+        self.slider.sliderMoved.connect(self._player.setPosition)  # C++ to C++: no GIL held
+        queued = Qt.ConnectionType.QueuedConnection
+        self._do_play.connect(self._player.play, queued)
+        self._do_pause.connect(self._player.pause, queued)
+        self._do_stop.connect(self._player.stop, queued)
+        self._do_source.connect(self._player.setSource, queued)
+        self._do_seek.connect(self._player.setPosition, queued)
+        self._calling = False
+        self._seek_ms, self._settling = 0, 0
         self._player.durationChanged.connect(self._on_duration)
         self._player.positionChanged.connect(self._on_position)
         self._player.playbackStateChanged.connect(self._on_state)
@@ -120,13 +146,11 @@ class InlinePlayer(QWidget):
     def play(self, path: str, *, start: float = 0.0, video: bool = True) -> None:
         """Play ``path`` from ``start`` seconds (the matched moment)."""
         self.video.setVisible(video)
-        self._player.stop()
         # Seek on the first position report: a seek made while the media loads is lost when playback
         # begins, and the status signals of the previous file still arrive after setSource.
         self._start_ms = max(0, int(start * 1000)) if start > 0 else -1
         self.path = path
-        self._player.setSource(QUrl.fromLocalFile(path))
-        self._player.play()
+        self._call(self._do_stop, (self._do_source, QUrl.fromLocalFile(path)), self._do_play)
         self.play_button.setText("Pause")
 
     def seek(self, seconds: float) -> None:
@@ -135,16 +159,16 @@ class InlinePlayer(QWidget):
         if self._start_ms >= 0 or not self._player.isSeekable():
             self._start_ms = ms
         else:
-            self._player.setPosition(ms)
+            self._seek_now(ms)
         if not self.is_playing():
             self.toggle()
 
     def toggle(self) -> None:
         """Pause when playing, play when paused or stopped (from where it was)."""
         if self.is_playing():
-            self._player.pause()
+            self._call(self._do_pause)
         elif self.path:
-            self._player.play()
+            self._call(self._do_play)
 
     def is_playing(self) -> bool:
         from PySide6.QtMultimedia import QMediaPlayer
@@ -158,16 +182,45 @@ class InlinePlayer(QWidget):
     def stop(self) -> None:
         self._start_ms = -1
         self.path = ""
-        self._player.stop()
-        self._player.setSource(QUrl())
+        self._call(self._do_stop, (self._do_source, QUrl()))
+
+    def _seek_now(self, ms: int) -> None:
+        self._seek_ms, self._settling = ms, SETTLE_REPORTS
+        self._call((self._do_seek, ms))
+
+    def _call(self, *calls: Any) -> None:
+        """Make QMediaPlayer calls (a signal, or a (signal, argument) pair each) in order, with the GIL
+        released: queued, then run by a short nested event loop (QEventLoop.exec releases the GIL; user
+        input waits). A call made while one runs (from a slot it triggered) is queued behind it."""
+        for c in calls:
+            signal, *args = c if isinstance(c, tuple) else (c,)
+            emit(signal, *args)
+        if self._calling:
+            return
+        self._calling = True
+        loop = QEventLoop()
+        self._done.connect(loop.quit, Qt.ConnectionType.QueuedConnection)
+        try:
+            emit(self._done)
+            loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        finally:
+            # The loop may have run a deleteLater posted before it (a window closing): then we are gone.
+            if shiboken6.isValid(self):
+                self._done.disconnect(loop.quit)
+                self._calling = False
 
     # -- reports ---------------------------------------------------------------------------------------
 
     def _on_position(self, ms: int) -> None:
         if self._start_ms >= 0 and self._player.isSeekable():
             start, self._start_ms = self._start_ms, -1
-            self._player.setPosition(start)
+            self._seek_now(start)
             return
+        if self._settling:  # reports from before the seek may still arrive: not shown
+            self._settling -= 1
+            if abs(ms - self._seek_ms) > 1000:
+                return
+            self._settling = 0
         if not self.slider.isSliderDown():
             self.slider.setValue(int(ms))
         emit(self.positionChanged, ms / 1000.0)

@@ -68,11 +68,14 @@ def pane(qtbot: Any, tmp_path: Path) -> Any:
 
     loader = ThumbnailLoader(tmp_path / "thumbs")
     pane = PreviewPane(loader)
-    qtbot.addWidget(pane)
     pane.resize(420, 640)
     pane.show()
     yield pane
+    # Stopped before it is deleted (not through qtbot.addWidget, whose deleteLater at teardown would run
+    # inside the player's own short event loop, under it).
     pane.stop()
+    pane.close()
+    pane.deleteLater()
     loader.wait()
 
 

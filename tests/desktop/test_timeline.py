@@ -85,7 +85,8 @@ def tone(path: Path, seconds: float) -> Path:
 def test_the_preview_shows_a_timeline_for_videos_and_long_recordings(qtbot: Any, tmp_path: Path) -> None:
     from desktop.preview import PreviewPane
 
-    pane = PreviewPane(ThumbnailLoader(tmp_path / "thumbs"))
+    loader = ThumbnailLoader(tmp_path / "thumbs")
+    pane = PreviewPane(loader)
     qtbot.addWidget(pane)
     pane.show()
     timeline = pane.playback.timeline
@@ -99,6 +100,7 @@ def test_the_preview_shows_a_timeline_for_videos_and_long_recordings(qtbot: Any,
     assert not timeline.isVisible()
     pane.show_result(None)
     assert not timeline.isVisible()
+    loader.wait()
 
 
 def _grid(qtbot: Any, loader: ThumbnailLoader, results: list[Result]) -> ResultView:
@@ -116,7 +118,8 @@ def _tile_pixels(view: ResultView, row: int) -> np.ndarray:
     img = view.viewport().grab(view.visualRect(view.model().index(row, 0))).toImage()
     img = img.convertToFormat(QImage.Format.Format_RGB888)
     buf = np.frombuffer(img.constBits(), np.uint8, img.sizeInBytes())
-    return buf.reshape(img.height(), img.bytesPerLine())[:, : img.width() * 3].reshape(img.height(), -1, 3)
+    rows = buf.reshape(img.height(), img.bytesPerLine())[:, : img.width() * 3]
+    return rows.reshape(img.height(), -1, 3).copy()  # a copy: the QImage's memory goes with it
 
 
 def test_sound_tiles_show_their_own_waveform_made_off_the_gui_thread(
@@ -127,9 +130,10 @@ def test_sound_tiles_show_their_own_waveform_made_off_the_gui_thread(
     made_on: list[str] = []
     real = thumbnails.waveform_file
 
-    def spy(*args: Any) -> Path:
-        made_on.append(threading.current_thread().name)
-        return real(*args)
+    def spy(cache_dir: Path, key: str, src: str) -> Path:
+        if Path(src).parent == tmp_path:  # not a late job of another test's loader
+            made_on.append(threading.current_thread().name)
+        return real(cache_dir, key, src)
 
     monkeypatch.setattr(thumbnails, "waveform_file", spy)
     loader = ThumbnailLoader(tmp_path / "thumbs")

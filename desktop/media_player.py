@@ -95,7 +95,7 @@ class InlinePlayer(QWidget):
     _do_pause = Signal()
     _do_stop = Signal()
     _do_source = Signal(QUrl)
-    _do_seek = Signal("qint64")
+    _do_seek = Signal("qint64")  # type: ignore[arg-type]  # QMediaPlayer.setPosition(qint64)
     _done = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:

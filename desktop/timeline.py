@@ -60,7 +60,7 @@ def marks_of(r: Any) -> list[Mark]:
         d = reason.detail
         where, kind = (d.get("start"), SPEECH) if "start" in d else (d.get("t"), TEXT)
         try:
-            t = float(where)  # type: ignore[arg-type]
+            t = float(where)
         except (TypeError, ValueError):
             continue
         if t >= 0:

@@ -305,3 +305,26 @@ def test_stack_results_folds_a_group_under_its_best_ranked_member(tmp_path: Path
         assert out[0].to_json()["stack"][0]["path"] == "/x/2.jpg"
     finally:
         c.close()
+
+
+def test_indexed_clips_group_through_their_moment_thumbnails(home: Path, tmp_path: Path, capsys) -> None:
+    """Through `lookalike index`: the analyzer reads the moments' times from the store and their
+    pictures from the thumbnails the video pipeline saved (the clip is not decoded again)."""
+    from tests.engine.videogen import BLUE, GREEN, RED, YELLOW, Scene, has_encoder, make_clip
+
+    if not has_encoder("libx264"):
+        pytest.skip("no H.264 encoder in this PyAV build")
+    d = tmp_path / "clips"
+    d.mkdir()
+    shapes = [
+        Scene(3, RED, "square"),
+        Scene(3, GREEN, "disc"),
+        Scene(3, BLUE, "bars"),
+        Scene(3, YELLOW, "quadrants"),
+    ]
+    make_clip(d / "a.mp4", shapes)
+    make_clip(d / "trim.mp4", shapes[1:])
+    make_clip(d / "other.mp4", [shapes[2], shapes[0], shapes[3], shapes[1]])
+    code, _, err = run_cli(capsys, "index", str(d))
+    assert code == 0, err
+    assert _names(groups_json(capsys, "--kind", "video")) == [{"a.mp4", "trim.mp4"}]

@@ -9,8 +9,8 @@ What is cheaper than RapidOCR's own call, and why it keeps the words:
   scale stays: the detector misses small text below it (bench/bench_ocr.py: a short side of 640
   instead of 736 loses a third of the words, an int8 detector a third too). What changes is how the
   cores are used: one ONNX thread per picture and two pictures at once (:func:`read_many`) instead of
-  two threads on one picture, RapidOCR's per-call memory arena off-switch left out, and only the
-  pre-processing the detector needs (one resize, one normalisation).
+  two threads on one picture, and only the pre-processing the detector needs (one resize, one
+  normalisation). Measured: 192 vs 347 CPU ms per COCO photo, 8.56 vs 2.87 photos/s, every word kept.
 - **Nothing more when the detector finds no text**: no crops, no recognizer call. An optional gate pass
   at the photo's own size (``coarse_side``) can skip the detector proper on photos that show no text
   at all; it is off by default because it misses small text (docs/benchmarks.md).

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.errors import DecodeError
 from engine.media.thumbnails import thumbnail_path
 
 if TYPE_CHECKING:
@@ -230,11 +231,13 @@ def make_waveform_file(
     """The waveform file for ``key`` of the sound at ``src_path``: the cached one, else made now by
     decoding the whole file (seconds for an hour of audio: call it off the GUI thread). Raises
     DecodeError for a file with no decodable audio, OSError when the cache cannot be written."""
-    from engine.media.audio import iter_audio_chunks
-
     dest = waveform_path(cache_dir, key)
     if dest.is_file():
         return dest
+    if not Path(src_path).is_file():  # moved or deleted since it was indexed: no decoder needed to say so
+        raise DecodeError(f"{src_path}: no such file")
+    from engine.media.audio import iter_audio_chunks
+
     env = Envelope(sr, first_bin=max(1, FIRST_BIN * sr // 32000))
     for chunk in iter_audio_chunks(src_path, sr=sr, chunk_s=30.0):
         env.add(chunk)

@@ -116,11 +116,7 @@ class NativeLite:
             LibraryBusyError: another process has this database open.
             StoreError: the executable is missing or exits, or its socket does not appear in time.
         """
-        try:
-            from milvus_lite.server import BIN_PATH
-        except ImportError as err:
-            raise StoreError(f"Milvus Lite is not usable in this installation: {err}") from err
-        binary = Path(BIN_PATH) / "milvus"
+        binary = _binary()
         if not binary.is_file():
             raise StoreError(f"Milvus Lite's server program is missing ({binary}); reinstall Lookalike.")
         try:
@@ -254,6 +250,21 @@ def _answers(path: Path) -> bool:
         except OSError:
             return False
     return True
+
+
+def _binary() -> Path:
+    """The ``milvus`` program in the milvus_lite package, found without importing the package (its
+    ``__init__`` imports pkg_resources, which prints a deprecation warning on every CLI command).
+
+    Raises:
+        StoreError: milvus_lite is not installed.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("milvus_lite")
+    if spec is None or not spec.submodule_search_locations:
+        raise StoreError("Milvus Lite is not usable in this installation (milvus-lite is not installed).")
+    return Path(next(iter(spec.submodule_search_locations))) / "lib" / "milvus"
 
 
 def _take_lock(lock: Path) -> int:

@@ -399,3 +399,36 @@ def test_killed_mid_way_resumes_without_rereading_finished_files(bare_home: Path
         counts = lib.catalog.query("SELECT file_id, COUNT(*) FROM texts GROUP BY file_id")
         assert len(counts) == 40 and all(n == counts[0][1] for _, n in counts)
         assert len(ti.search(["bravo"], limit=100)) == len([i for i in range(40) if i % 3 == 1])
+
+
+@needs_coco
+def test_cli_end_to_end_a_word_on_a_sign_finds_the_photo(home: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """`lookalike index` runs the OCR stage after the embeddings; `status` shows it; `search` finds the
+    photo by the word on its sign, first, with the words read as its reason (tiny random image models:
+    the text retriever carries the answer)."""
+    import json
+    import shutil
+
+    from engine.cli.main import main
+
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    for name in ("000000000724.jpg", "000000001532.jpg", "000000000139.jpg", "000000000285.jpg"):
+        shutil.copy(COCO / name, pics / name)
+
+    def cli_json(*args: str):  # type: ignore[no-untyped-def]
+        code = main([*args, "--json"])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        return json.loads(out)
+
+    assert cli_json("index", str(pics))["indexed"] == 4
+    ocr = cli_json("status")["analyzers"]["ocr"]
+    assert ocr["done"] == 4 and ocr["pending"] == 0 and ocr["failed"] == 0
+    results = cli_json("search", "hollywood")
+    results = results["results"] if isinstance(results, dict) else results
+    assert results and results[0]["path"].endswith("000000001532.jpg")
+    assert "text" in json.dumps(results[0]).lower() and "HOLLYWOOD" in json.dumps(results[0]).upper()
+    stop = cli_json("search", "stop", "--only", "text")
+    stop = stop["results"] if isinstance(stop, dict) else stop
+    assert [r["path"].rsplit("/", 1)[-1] for r in stop if r.get("good", True)][:1] == ["000000000724.jpg"]

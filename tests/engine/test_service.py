@@ -108,7 +108,9 @@ def wait_synced(svc: Service, timeout: float = 30.0) -> ServiceProgress:
 
     def settled() -> bool:
         p = svc.progress()
-        if p.state != "idle" or p.queued or p.changes:
+        # Reading text in photos, finding duplicates… fill in behind and say nothing of the disk: the
+        # library is in sync once no change waits, whether or not those stages are still at work.
+        if p.state not in ("idle", "analyzing") or p.queued or p.changes:
             return False
         last[:] = svc.call(out_of_sync).result(timeout=30)
         return not last

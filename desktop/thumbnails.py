@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
+import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +129,11 @@ class _Job(QRunnable):
             emit(self.loader._produced, self.req.key, img)
 
 
+def _user_id() -> str:
+    getuid = getattr(os, "getuid", None)  # not on Windows, where the temp folder is per user anyway
+    return str(getuid()) if getuid is not None else "user"
+
+
 class ThumbnailLoader(QObject):
     """Loads thumbnails and previews on a thread pool and keeps the recent ones in memory.
 
@@ -148,7 +155,9 @@ class ThumbnailLoader(QObject):
         memory_items: int = 800,
     ) -> None:
         super().__init__(parent)
-        self.cache_dir = cache_dir or Path(".")
+        # Until the library opens (its thumbnails folder), a private temporary folder: never the working
+        # directory, where sound waveforms made for results shown early would otherwise land.
+        self.cache_dir = cache_dir or Path(tempfile.gettempdir()) / f"lookalike-thumbnails-{_user_id()}"
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(threads)
         self._memory: OrderedDict[str, QPixmap] = OrderedDict()

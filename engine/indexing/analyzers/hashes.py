@@ -411,6 +411,13 @@ class DuplicatesAnalyzer(Analyzer):
     priority: ClassVar[int] = 30
     label = "finding duplicates"
 
+    def ready(self, lib: Library) -> str | None:
+        import importlib.util
+
+        if importlib.util.find_spec("cv2") is None:
+            return "OpenCV (opencv-python) is not installed: near-duplicate photos cannot be confirmed"
+        return None
+
     def analyze(self, lib: Library, row: FileRow, inputs: Inputs) -> None:
         analyze_file(lib, row, inputs)
 

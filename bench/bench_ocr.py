@@ -34,13 +34,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from engine.indexing.analyzers.ocr import load_for_ocr  # noqa: E402
 from engine.models.ocr import (  # noqa: E402
     COARSE_SIDE,
     FINE_SIDE,
     GATE_THRESH,
     OcrModel,
     default_workers,
-    load_for_ocr,
     read_full_resolution,
     read_many,
     to_rgb_array,

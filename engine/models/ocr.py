@@ -359,11 +359,3 @@ def _crop(bgr: np.ndarray, box: np.ndarray) -> np.ndarray:
     if height >= 1.5 * width:
         out = np.rot90(out)
     return np.ascontiguousarray(out)
-
-
-def load_for_ocr(path: str | os.PathLike[str]) -> Image:
-    """Decode a photo once at the size OCR needs (short side about :data:`DECODE_MIN_SIDE`, never
-    upscaled; JPEGs decoded at reduced DCT scale). Raises DecodeError like :func:`load_photo`."""
-    from engine.media.images import load_photo
-
-    return load_photo(path, min_side=DECODE_MIN_SIDE)

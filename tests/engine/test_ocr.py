@@ -17,7 +17,8 @@ import pytest
 
 pytest.importorskip("rapidocr_onnxruntime", reason="rapidocr-onnxruntime is not installed")
 
-from engine.models.ocr import OcrModel, TextLine, load_for_ocr  # noqa: E402
+from engine.indexing.analyzers.ocr import load_for_ocr  # noqa: E402
+from engine.models.ocr import OcrModel, TextLine  # noqa: E402
 from tests.conftest import SHARED_ASSETS  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -315,7 +316,7 @@ def test_the_setting_turns_it_off(bare_home: Path) -> None:
 _KILL_SCRIPT = r"""
 import sys
 from pathlib import Path
-import engine.models.ocr as ocr
+import engine.indexing.analyzers.ocr as ocr
 from engine.indexing.analysis import run_pending_analyses
 from engine.library import Library
 

@@ -15,6 +15,7 @@ that, so a kill at any point re-reads at most the file in hand, and re-reading i
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -26,6 +27,8 @@ from engine.indexing.analyzers.base import Analyzer, Inputs, register
 from engine.media.kinds import Kind
 
 if TYPE_CHECKING:
+    from PIL.Image import Image
+
     from engine.library import Library
     from engine.models.ocr import OcrModel, TextLine
     from engine.storage.catalog import FileRow
@@ -40,6 +43,16 @@ SAME_PICTURE = 4.0
 
 _model: OcrModel | None = None
 _model_lock = threading.Lock()
+
+
+def load_for_ocr(path: str | os.PathLike[str]) -> Image:
+    """Decode a photo once at the size OCR needs (short side about ``DECODE_MIN_SIDE`` of
+    engine.models.ocr, never upscaled; JPEGs decoded at reduced DCT scale). Raises DecodeError like
+    :func:`engine.media.images.load_photo`. Here, not in the model's module: models do not decode."""
+    from engine.media.images import load_photo
+    from engine.models.ocr import DECODE_MIN_SIDE
+
+    return load_photo(path, min_side=DECODE_MIN_SIDE)
 
 
 def ocr_model() -> OcrModel:
@@ -143,7 +156,7 @@ class OcrAnalyzer(Analyzer):
         """Photos decoded and read ``default_workers()`` at a time (a failed decode is that photo's
         reason); videos one by one through :meth:`analyze`. Stops between files on ``cancel()``."""
         from engine.errors import LookalikeError, ModelMissingError
-        from engine.models.ocr import load_for_ocr, read_many
+        from engine.models.ocr import read_many
         from engine.storage.texts import PHOTO_T, TextIndex, TextRow
 
         out: dict[int, str | None] = {}

@@ -109,7 +109,8 @@ def main() -> None:
             s = VectorStore.open("", lite_path=Path({str(kill)!r}))
             s.ensure_collection("v", {DIM})
             for a in range(0, {n}, 5000):
-                s.upsert("v", range(a, a + 5000), range(a, a + 5000), [0.0] * 5000, [0] * 5000, v[a : a + 5000])
+                ids = range(a, a + 5000)
+                s.upsert("v", ids, ids, [0.0] * 5000, [0] * 5000, v[a : a + 5000])
                 print(a + 5000, flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
         """)

@@ -39,6 +39,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -450,7 +451,7 @@ def read_lite3_collection(folder: Path, name: str) -> Lite3Collection:
     )
 
 
-def _read_arrow_log(path: Path) -> Iterator[object]:
+def _read_arrow_log(path: Path) -> Iterator[Any]:
     """The whole record batches of an Arrow IPC stream (a tail cut by a kill is left out)."""
     import pyarrow as pa
     import pyarrow.ipc as ipc

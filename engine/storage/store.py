@@ -313,9 +313,9 @@ class VectorStore:
             return
         unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
         got_ids, got_vecs = self.get_vectors_many(name, sorted({int(f) for f in file_ids}))
-        by_file: dict[int, np.ndarray] = {}
+        by_file: dict[int, list[np.ndarray]] = {}
         for f, v in zip(got_ids.tolist(), got_vecs, strict=True):
-            by_file.setdefault(int(f), []).append(v)  # type: ignore[attr-defined]
+            by_file.setdefault(int(f), []).append(v)
         worst = 1.0
         for f, u in zip(file_ids.tolist(), unit, strict=True):
             mine = np.asarray(by_file.get(int(f), []), dtype=np.float32).reshape(-1, unit.shape[1])

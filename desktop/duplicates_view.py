@@ -139,11 +139,11 @@ class DuplicatesView(QDialog):
         split = QSplitter(self)
         self.list = QListWidget(split)
         self.list.currentRowChanged.connect(self._show_group)
-        self.scroll = QScrollArea(split)
-        self.scroll.setWidgetResizable(True)
-        self.row = QWidget(self.scroll)
+        self.files_area = QScrollArea(split)
+        self.files_area.setWidgetResizable(True)
+        self.row = QWidget(self.files_area)
         self.row_layout = QHBoxLayout(self.row)
-        self.scroll.setWidget(self.row)
+        self.files_area.setWidget(self.row)
         split.setStretchFactor(1, 3)
         outer.addWidget(split, 1)
         buttons = QHBoxLayout()
@@ -249,5 +249,9 @@ class DuplicatesView(QDialog):
         if group is None:
             return
         task = self.bridge.call(_not_duplicates, [f.file_id for f in group.files])
-        task.finished.connect(lambda _r: (emit(self.changed), self.refresh()))
+        task.finished.connect(lambda _r: self._saved())
         task.errored.connect(lambda exc: self.summary.setText(f"Could not save the choice: {exc}"))
+
+    def _saved(self) -> None:
+        emit(self.changed)
+        self.refresh()

@@ -286,7 +286,9 @@ def orb_features(img: Image, n: int = 600, side: int = 320) -> Features:
     if f < 1:
         core = core.resize((max(1, round(core.size[0] * f)), max(1, round(core.size[1] * f))))
     g = np.asarray(core, dtype=np.uint8)
-    orb = cv2.ORB_create(nfeatures=n, scaleFactor=1.2, nlevels=8, edgeThreshold=15, patchSize=21)
+    orb = cv2.ORB_create(  # type: ignore[attr-defined]  # OpenCV 5's stubs omit it
+        nfeatures=n, scaleFactor=1.2, nlevels=8, edgeThreshold=15, patchSize=21
+    )
     kps, des = orb.detectAndCompute(g, None)
     if des is None or not kps:
         return Features(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), g)
@@ -365,9 +367,9 @@ def mirrored(img: Image) -> Image:
 
 
 def match_sequences(
-    ta: Sequence[float],
+    ta: Sequence[float] | np.ndarray,
     ha: np.ndarray,
-    tb: Sequence[float],
+    tb: Sequence[float] | np.ndarray,
     hb: np.ndarray,
     *,
     max_distance: int = 10,

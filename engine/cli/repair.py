@@ -30,10 +30,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
+    from engine.indexing.repair import repair
     from engine.indexing.scan import scan
     from engine.library import Library
     from engine.storage import catalog as cat
-    from engine.indexing.repair import repair
     from engine.storage.settings import Settings
 
     settings = Settings.load(args.home)

@@ -45,7 +45,17 @@ def textured(w: int, h: int, mode: str = "RGB", seed: int = 0) -> Image.Image:
 
 @pytest.mark.parametrize(
     "w,h",
-    [(640, 480), (480, 640), (256, 341), (250, 444), (100, 150), (224, 224), (300, 300), (37, 20), (4000, 250)],
+    [
+        (640, 480),
+        (480, 640),
+        (256, 341),
+        (250, 444),
+        (100, 150),
+        (224, 224),
+        (300, 300),
+        (37, 20),
+        (4000, 250),
+    ],
 )
 def test_equals_the_torch_reference_for_every_aspect_ratio(w: int, h: int) -> None:
     img = textured(w, h, seed=w * 7 + h)

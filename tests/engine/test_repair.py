@@ -250,9 +250,9 @@ def test_repair_rescans_rows_that_could_not_be_salvaged(
 ) -> None:
     """Rows lost with the damage come back from the scan as new files and are embedded again; the
     vectors stored under the lost ids are deleted, so a new row taking such an id never inherits them."""
+    from engine.indexing import repair as repair_mod
     from engine.library import Library
     from engine.storage import integrity
-    from engine.indexing import repair as repair_mod
 
     photos = _big_catalog(home, tmp_path, capsys, n_extra=0)
     db = sqlite3.connect(home / "catalog.sqlite")

@@ -337,3 +337,31 @@ def test_speech_in_a_video_soundtrack_and_a_silent_clip(speech_home: Path, tmp_p
     segs = cli_json(capsys, "transcript", str(lib_dir / "picnic.mp4"))
     assert segs and all(0.0 <= s["start"] <= s["end"] <= 6.5 for s in segs)
     assert cli_json(capsys, "transcript", str(lib_dir / "silent.mp4")) == []
+
+
+def _real_whisper() -> Path | None:
+    """Real Whisper weights in CTranslate2 format: $LOOKALIKE_REAL_WHISPER, or ../shared/assets/models/
+    faster-whisper-base (none exist on the machine this was written on)."""
+    import os
+
+    for cand in (os.environ.get("LOOKALIKE_REAL_WHISPER"), SHARED_ASSETS / "models" / "faster-whisper-base"):
+        if cand and (Path(cand) / "model.bin").is_file():
+            return Path(cand)
+    return None
+
+
+@pytest.mark.real_weights
+@needs_espeak
+def test_real_whisper_hears_the_words(tmp_path: Path) -> None:
+    folder = _real_whisper()
+    if folder is None:
+        pytest.skip(
+            "real Whisper weights not found ($LOOKALIKE_REAL_WHISPER or ../shared/assets/models/faster-whisper-base)"
+        )
+    from engine.models.speech import WhisperTranscriber
+
+    audio = place(speak("Please book the flight to Tokyo on Friday.", tmp_path / "s.wav"), 1.0, 8.0)
+    language, segs = WhisperTranscriber(folder, "whisper-base").transcribe(audio, detect_speech(audio))
+    words = " ".join(s.text for s in segs).lower()
+    assert language == "en"
+    assert "tokyo" in words and "friday" in words and "flight" in words

@@ -356,7 +356,8 @@ def test_real_whisper_hears_the_words(tmp_path: Path) -> None:
     folder = _real_whisper()
     if folder is None:
         pytest.skip(
-            "real Whisper weights not found ($LOOKALIKE_REAL_WHISPER or ../shared/assets/models/faster-whisper-base)"
+            "real Whisper weights not found "
+            "($LOOKALIKE_REAL_WHISPER or ../shared/assets/models/faster-whisper-base)"
         )
     from engine.models.speech import WhisperTranscriber
 

@@ -108,6 +108,7 @@ class InlinePlayer(QWidget):
         self._player.setAudioOutput(self._audio)
         self.video = QVideoWidget(self)
         self.video.setMinimumHeight(200)
+        self.video.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self._player.setVideoOutput(self.video)
         #: Where to seek once the media has loaded (ms); -1: nothing pending.
         self._start_ms = -1

@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QBoxLayout, QWidget
+import shiboken6
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtWidgets import QApplication, QBoxLayout, QWidget
 
 from desktop import media_player
 from desktop.timeline import MomentTimeline, marks_of
@@ -117,8 +118,13 @@ class PreviewPlayback(QObject):
         self.play_button.setVisible(False)
         # A video takes the picture's room; a sound's player is a row of controls under its waveform.
         self.layout.setStretchFactor(player, 1 if r.kind == "video" else 0)
+        # Qt's video surface takes the keyboard focus when it appears: give it back (the grid keeps the
+        # arrow keys and Space).
+        focus = QApplication.focusWidget()
         player.setVisible(True)
         player.play(r.path, start=(r.t or 0.0) if t is None else t, video=r.kind == "video")
+        if focus is not None and QApplication.focusWidget() is not focus and shiboken6.isValid(focus):
+            focus.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def stop(self) -> None:
         if self.player is not None:

@@ -211,3 +211,36 @@ def test_qtmultimedia_is_imported_on_the_first_play_only(tmp_path: Path) -> None
     assert (at_paint, at_show) == ("False", "False"), proc.stdout
     if media_player.multimedia_available():
         assert at_play == "True", proc.stdout
+
+
+def test_in_the_window_space_plays_and_the_arrows_step_while_playing(
+    can_play: None, window: Any, qtbot: Any, tmp_path: Path
+) -> None:
+    from PySide6.QtCore import Qt
+
+    sounds = [
+        sound(tone(tmp_path / f"s{i}.wav", 40.0, 300 + 100 * i), t=10.0 * i, duration=40.0, file_id=i + 1)
+        for i in range(3)
+    ]
+    window.bridge.service.answers["steps"] = sounds
+    window.search_text("steps")
+    qtbot.waitUntil(lambda: window.model.rowCount() == 3, timeout=10_000)
+    view = window.view
+    window.activateWindow()
+    view.setFocus()
+    view.setCurrentIndex(window.model.index(0, 0))
+    qtbot.waitUntil(view.hasFocus, timeout=5_000)
+    qtbot.keyClick(view, Qt.Key.Key_Space)
+    player = window.preview.playback.player
+    assert player is not None
+    qtbot.waitUntil(lambda: player.is_playing() and player.path == sounds[0].path, timeout=10_000)
+    qtbot.keyClick(view, Qt.Key.Key_Right)  # the next result plays, from its own moment
+    qtbot.waitUntil(lambda: player.path == sounds[1].path and player.position() >= 10.0, timeout=15_000)
+    from PySide6.QtWidgets import QApplication
+
+    assert player.is_playing() and view.hasFocus(), QApplication.focusWidget()
+    qtbot.keyClick(view, Qt.Key.Key_Space)  # pause
+    qtbot.waitUntil(lambda: not player.is_playing(), timeout=5_000)
+    qtbot.keyClick(view, Qt.Key.Key_Right)  # paused: stepping only shows the next one
+    assert window.preview.result is sounds[2] and not player.isVisible()
+    window.preview.stop()

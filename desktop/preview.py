@@ -32,13 +32,12 @@ class ScaledImage(QWidget):
         self.kind = "photo"
         self.setMinimumSize(200, 150)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-
-    def sizeHint(self) -> QSize:
-        return QSize(420, 320)
-
         #: Outlines to draw over the picture (words that matched), as corner points in [0, 1] of its
         #: width and height.
         self.boxes: list[list[tuple[float, float]]] = []
+
+    def sizeHint(self) -> QSize:
+        return QSize(420, 320)
 
     def set_pixmap(self, pm: QPixmap | None, kind: str) -> None:
         self.pixmap, self.kind = pm, kind

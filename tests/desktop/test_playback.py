@@ -226,11 +226,19 @@ def test_in_the_window_space_plays_and_the_arrows_step_while_playing(
     window.search_text("steps")
     qtbot.waitUntil(lambda: window.model.rowCount() == 3, timeout=10_000)
     view = window.view
-    window.activateWindow()
-    view.setFocus()
     view.setCurrentIndex(window.model.index(0, 0))
-    qtbot.waitUntil(view.hasFocus, timeout=5_000)
+
+    def active() -> bool:
+        # Keyboard shortcuts reach only the active window; another test's window may still hold that.
+        window.raise_()
+        window.activateWindow()
+        view.setFocus()
+        return window.isActiveWindow() and view.hasFocus()
+
+    qtbot.waitUntil(active, timeout=5_000)
     qtbot.keyClick(view, Qt.Key.Key_Space)
+    # The player is made on the first play; under load that can land after the key event returns.
+    qtbot.waitUntil(lambda: window.preview.playback.player is not None, timeout=10_000)
     player = window.preview.playback.player
     assert player is not None
     qtbot.waitUntil(lambda: player.is_playing() and player.path == sounds[0].path, timeout=10_000)

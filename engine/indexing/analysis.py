@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from engine.core.progress import CancelFn, Progress, ProgressFn, never
 from engine.errors import LookalikeError, ModelMissingError
-from engine.indexing.analyzers.base import Analyzer, Inputs, all_analyzers, slow_analyzers
+from engine.indexing.analyzers.base import Analyzer, Inputs
+from engine.indexing.analyzers.registry import all_analyzers, slow_analyzers
 from engine.storage import analyses
 from engine.storage import catalog as cat
 

@@ -14,7 +14,7 @@ other analyzer runs one file at a time in :func:`engine.indexing.analysis.run_pe
 
 To add one: subclass :class:`Analyzer`, set the class attributes, implement :meth:`Analyzer.analyze`
 (and :meth:`Analyzer.ready` if it needs a model or a setting), ``register()`` an instance in your
-module, and add the module to ``BUILTIN_MODULES`` in ``engine/indexing/analyzers/__init__.py``.
+module, and add the module to ``BUILTIN_MODULES`` in ``engine/indexing/analyzers/registry.py``.
 """
 
 from __future__ import annotations
@@ -178,31 +178,3 @@ def unregister(name: str) -> None:
     """Remove an analyzer (tests); unknown names are ignored."""
     with _lock:
         ANALYZERS.pop(name, None)
-
-
-def _loaded() -> list[Analyzer]:
-    import engine.indexing.analyzers  # noqa: F401  (registers the built-in analyzers on first import)
-
-    with _lock:
-        return sorted(ANALYZERS.values(), key=lambda a: (a.priority, a.name))
-
-
-def all_analyzers() -> list[Analyzer]:
-    """Every analyzer, in run order (priority, then name)."""
-    return _loaded()
-
-
-def analyzers_for(kind: str) -> list[Analyzer]:
-    """The analyzers that take files of ``kind`` (a Kind value), in run order."""
-    kind = getattr(kind, "value", kind)
-    return [a for a in _loaded() if kind in a.kinds]
-
-
-def slow_analyzers() -> list[Analyzer]:
-    """The analyzers run by run_pending_analyses (everything but the embeddings), in run order."""
-    return [a for a in _loaded() if not a.embedding]
-
-
-def get_analyzer(name: str) -> Analyzer | None:
-    _loaded()
-    return ANALYZERS.get(name)

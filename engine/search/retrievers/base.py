@@ -17,13 +17,15 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from engine.search.results import Reason
+from engine.search.results import Reason, in_folder
+from engine.storage.catalog import INDEXED
 
 if TYPE_CHECKING:
     from engine.library import Library
     from engine.search.query import ParsedQuery
+    from engine.storage.catalog import FileRow
 
-__all__ = ["ALL_KINDS", "Candidate", "Reason", "Retriever"]
+__all__ = ["ALL_KINDS", "Candidate", "Reason", "Retriever", "admits"]
 
 ALL_KINDS: frozenset[str] = frozenset({"photo", "video", "sound"})
 
@@ -43,6 +45,24 @@ class Candidate:
     reasons: list[Reason] = field(default_factory=list)
     #: The retriever vouches for it: an exact word, or a score above the query's adaptive cutoff.
     good: bool = False
+
+
+def admits(
+    row: FileRow | None,
+    kinds: Sequence[str] | None,
+    folder: str | None,
+    allowed: Collection[int] | None,
+) -> bool:
+    """What every retriever checks of a catalog row before it offers the file: it exists and is indexed
+    (the catalog, not a side table or the store, says what exists), is of ``kinds`` (None: any), inside
+    ``folder`` (None: anywhere) and among ``allowed`` (None: no filter)."""
+    return (
+        row is not None
+        and row.state == INDEXED
+        and (not kinds or row.kind in kinds)
+        and in_folder(row.path, folder)
+        and (allowed is None or row.id in allowed)
+    )
 
 
 class Retriever:

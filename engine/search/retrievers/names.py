@@ -20,8 +20,7 @@ import numpy as np
 
 from engine.search.folder_names import folder_index
 from engine.search.query import fold
-from engine.search.results import in_folder
-from engine.search.retrievers.base import Candidate, Reason, Retriever
+from engine.search.retrievers.base import Candidate, Reason, Retriever, admits
 from engine.storage import catalog as cat
 
 if TYPE_CHECKING:
@@ -158,11 +157,7 @@ class NamesRetriever(Retriever):
             rows = lib.catalog.get_many(int(fids[i]) for i in chunk)
             for i in chunk:
                 row = rows.get(int(fids[i]))
-                if row is None or row.state != cat.INDEXED or (kinds and row.kind not in kinds):
-                    continue
-                if not in_folder(row.path, folder):
-                    continue
-                if query.allowed is not None and row.id not in query.allowed:
+                if row is None or not admits(row, kinds, folder, query.allowed):
                     continue
                 mask, name_mask = int(masks[i]), int(name_masks[i])
                 via = None

@@ -14,9 +14,7 @@ from typing import TYPE_CHECKING
 
 from engine.core.vectors import KIND_SPEECH
 from engine.media.kinds import Kind
-from engine.search.results import in_folder
-from engine.search.retrievers.base import Candidate, Reason, Retriever
-from engine.storage import catalog as cat
+from engine.search.retrievers.base import Candidate, Reason, Retriever, admits
 
 if TYPE_CHECKING:
     from engine.library import Library
@@ -59,18 +57,6 @@ def _clip(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
 
-def _keep(
-    row: cat.FileRow | None, kinds: Sequence[str] | None, folder: str | None, allowed: Collection[int] | None
-) -> bool:
-    return (
-        row is not None
-        and row.state == cat.INDEXED
-        and (not kinds or row.kind in kinds)
-        and in_folder(row.path, folder)
-        and (allowed is None or row.id in allowed)
-    )
-
-
 class SaidRetriever(Retriever):
     """Exact words in what was said."""
 
@@ -98,7 +84,7 @@ class SaidRetriever(Retriever):
         out: dict[int, Candidate] = {}
         for h in hits:
             seg = h.segment
-            if not _keep(rows.get(seg.file_id), kinds, folder, query.allowed):
+            if not admits(rows.get(seg.file_id), kinds, folder, query.allowed):
                 continue
             c = out.get(seg.file_id)
             if c is None:
@@ -151,7 +137,7 @@ class SaidMeaningRetriever(Retriever):
         out: dict[int, Candidate] = {}
         for h in hits:
             seg = segs.get((h.file_id, h.id & 0xFFFF))
-            if seg is None or not _keep(rows.get(h.file_id), kinds, folder, query.allowed):
+            if seg is None or not admits(rows.get(h.file_id), kinds, folder, query.allowed):
                 continue
             score = float(h.score)
             c = out.get(h.file_id)

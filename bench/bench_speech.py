@@ -91,24 +91,12 @@ def bench_ct2(folder: Path, audio: np.ndarray, threads: int, max_tokens: int) ->
 def bench_transformers(shape: str, audio: np.ndarray, threads: int, max_tokens: int) -> float:
     """transformers' Whisper (torch fp32) of the same shape, 30 s windows, the same token cap."""
     import torch
-    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
+    from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
 
-    from engine.models.tiny_whisper import REAL_VOCAB, SHAPES
+    from engine.models.tiny_whisper import REAL_VOCAB, whisper_config
 
-    d, layers, heads, ffn = SHAPES[shape]
-    cfg = WhisperConfig(
-        vocab_size=REAL_VOCAB,
-        d_model=d,
-        encoder_layers=layers,
-        decoder_layers=layers,
-        encoder_attention_heads=heads,
-        decoder_attention_heads=heads,
-        encoder_ffn_dim=ffn,
-        decoder_ffn_dim=ffn,
-        decoder_start_token_id=50258,
-        eos_token_id=50257,
-        pad_token_id=50257,
-    )
+    # Whisper's own ids: 50257 end of text, 50258 start of transcript.
+    cfg = whisper_config(shape, REAL_VOCAB, sot=50258, eot=50257)
     torch.set_num_threads(threads)
     model = WhisperForConditionalGeneration(cfg).eval()
     fe = WhisperFeatureExtractor(feature_size=80)

@@ -59,20 +59,13 @@ def _tokenizer(vocab_size: int | None) -> tuple[Any, list[str]]:
     return tok, _LANGUAGE_CODES
 
 
-def write_tiny_whisper(
-    folder: Path, model_id: str = "whisper-test", *, shape: str = "test", seed: int = 0
-) -> Path:
-    """Write a random-weight Whisper of ``shape`` in CTranslate2 format into ``folder`` (replaced)."""
-    import ctranslate2
-    import torch
-    from transformers import WhisperConfig, WhisperForConditionalGeneration
+def whisper_config(shape: str, vocab_size: int, sot: int, eot: int) -> Any:
+    """A transformers ``WhisperConfig`` of ``shape`` (see SHAPES), 80 mel bins, 30 s windows."""
+    from transformers import WhisperConfig
 
     d_model, layers, heads, ffn = SHAPES[shape]
-    tok, languages = _tokenizer(None if shape == "test" else REAL_VOCAB)
-    n = tok.get_vocab_size()
-    sot, eot = tok.token_to_id("<|startoftranscript|>"), tok.token_to_id("<|endoftext|>")
-    config = WhisperConfig(
-        vocab_size=n,
+    return WhisperConfig(
+        vocab_size=vocab_size,
         num_mel_bins=80,
         encoder_layers=layers,
         decoder_layers=layers,
@@ -90,6 +83,20 @@ def write_tiny_whisper(
         suppress_tokens=[],
         begin_suppress_tokens=[eot],
     )
+
+
+def write_tiny_whisper(
+    folder: Path, model_id: str = "whisper-test", *, shape: str = "test", seed: int = 0
+) -> Path:
+    """Write a random-weight Whisper of ``shape`` in CTranslate2 format into ``folder`` (replaced)."""
+    import ctranslate2
+    import torch
+    from transformers import WhisperForConditionalGeneration
+
+    tok, languages = _tokenizer(None if shape == "test" else REAL_VOCAB)
+    n = tok.get_vocab_size()
+    sot, eot = tok.token_to_id("<|startoftranscript|>"), tok.token_to_id("<|endoftext|>")
+    config = whisper_config(shape, n, sot, eot)
     torch.manual_seed(seed)
     model = WhisperForConditionalGeneration(config)
     gen: Any = model.generation_config  # Whisper's generation fields are set as attributes

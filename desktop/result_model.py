@@ -24,6 +24,19 @@ from engine.media.thumbnails import moment_key
 Index = QModelIndex | QPersistentModelIndex
 
 
+class StackState(NamedTuple):
+    """A row's place in a stack of near-duplicates (engine ``Result.stack``, engine/search/stacks.py).
+
+    ``state`` is "" (not stacked), "closed" (a tile holding ``size`` files, its copies hidden), "open"
+    (the same with its copies shown after it) or "copy" (one of the copies shown, ``size`` the stack's
+    size); ``head`` is the row of the stack's tile.
+    """
+
+    state: str
+    size: int
+    head: int
+
+
 def thumb_request(r: Any) -> ThumbRequest | None:
     """What to load for a result's tile: a photo's thumbnail, a video moment's frame, a sound's waveform."""
     if r.kind == "photo":
@@ -82,10 +95,16 @@ class ResultModel(QAbstractListModel):
     BadgeRole = Qt.ItemDataRole.UserRole + 6
     #: Why it matched, short (see :func:`reason_of`).
     ReasonRole = Qt.ItemDataRole.UserRole + 7
+    #: The row's :class:`StackState` (stacked near-duplicates, expanded in place on demand).
+    StackRole = Qt.ItemDataRole.UserRole + 8
 
     def __init__(self, loader: ThumbnailLoader | None = None, parent: Any = None) -> None:
         super().__init__(parent)
         self._results: list[Any] = []
+        #: Per row: the row of the stack tile a shown copy belongs to, or None (the tiles themselves).
+        self._copy_of: list[int | None] = []
+        #: Stack tiles whose copies are shown, by file id (so a stack stays open while rows shift).
+        self._open: set[int] = set()
         self.mode = relevance.TEXT
         self._rows_by_key: dict[str, list[int]] = {}
         self._requests: list[ThumbRequest | None] = []
@@ -104,19 +123,93 @@ class ResultModel(QAbstractListModel):
         if self.loader is not None:
             self.loader.cancel_pending()  # the old tiles' requests are no longer wanted
         self._results = list(results)
+        self._copy_of = [None] * len(self._results)
+        self._open = set()
+        self._reindex()
+        self.endResetModel()
+
+    def _reindex(self) -> None:
+        """Rebuild the row-keyed caches after rows came or went."""
         self._tiles = {}
         self._requests = [thumb_request(r) for r in self._results]
         self._rows_by_key = {}
         for row, req in enumerate(self._requests):
             if req is not None:
                 self._rows_by_key.setdefault(req.key, []).append(row)
-        self.endResetModel()
 
     def clear(self) -> None:
         self.set_results([])
 
     def results(self) -> list[Any]:
+        """The rows as shown: the results in engine order, with the copies of open stacks after their
+        tile."""
         return list(self._results)
+
+    # -- stacks ----------------------------------------------------------------------------------------
+
+    def stack_state(self, row: int) -> StackState:
+        if not 0 <= row < len(self._results):
+            return StackState("", 0, row)
+        head = self._copy_of[row]
+        if head is not None:
+            return StackState("copy", len(self._results[head].stack or []) + 1, head)
+        r = self._results[row]
+        n = len(getattr(r, "stack", None) or [])
+        if not n:
+            return StackState("", 0, row)
+        return StackState("open" if r.file_id in self._open else "closed", n + 1, row)
+
+    def expand(self, row: int) -> bool:
+        """Show the copies stacked under the tile at ``row`` (or under the tile of the copy at ``row``)
+        right after it. Returns False when there is nothing to show or they are shown already."""
+        st = self.stack_state(row)
+        if st.state != "closed":
+            return False
+        head = self._results[st.head]
+        copies = list(head.stack)
+        self.beginInsertRows(QModelIndex(), st.head + 1, st.head + len(copies))
+        self._results[st.head + 1 : st.head + 1] = copies
+        self._copy_of[st.head + 1 : st.head + 1] = [st.head] * len(copies)
+        self._shift_heads(st.head + 1 + len(copies), len(copies))
+        self._open.add(head.file_id)
+        self._reindex()
+        self.endInsertRows()
+        self._changed(st.head)
+        return True
+
+    def collapse(self, row: int) -> bool:
+        """Hide the copies of the stack that ``row`` is the tile or one of the shown copies of. Returns
+        the row of the stack's tile, or False when that stack was not open."""
+        st = self.stack_state(row)
+        if st.state not in ("open", "copy"):
+            return False
+        n = st.size - 1
+        self.beginRemoveRows(QModelIndex(), st.head + 1, st.head + n)
+        del self._results[st.head + 1 : st.head + 1 + n]
+        del self._copy_of[st.head + 1 : st.head + 1 + n]
+        self._shift_heads(st.head + 1, -n)
+        self._open.discard(self._results[st.head].file_id)
+        self._reindex()
+        self.endRemoveRows()
+        self._changed(st.head)
+        return True
+
+    def toggle_stack(self, row: int) -> bool:
+        """Expand a closed stack, collapse an open one (from its tile or any of its copies); False when
+        ``row`` is not stacked."""
+        return self.expand(row) or self.collapse(row)
+
+    def _shift_heads(self, start: int, by: int) -> None:
+        # A stack's copies follow its tile, so every copy from ``start`` on belongs to a tile that moved
+        # by the same amount.
+        for i in range(start, len(self._copy_of)):
+            h = self._copy_of[i]
+            if h is not None:
+                self._copy_of[i] = h + by
+
+    def _changed(self, row: int) -> None:
+        idx = self.index(row, 0)
+        emit(self.dataChanged, idx, idx, [self.StackRole])
 
     def result(self, row: int) -> Any:
         return self._results[row]
@@ -159,6 +252,8 @@ class ResultModel(QAbstractListModel):
             return r.t if r.kind == "video" else None
         if role == self.ReasonRole:
             return reason_of(r)
+        if role == self.StackRole:
+            return self.stack_state(index.row())
         if role == self.BadgeRole:
             if r.kind == "video" and r.t is not None:
                 return format_duration(r.t)

@@ -10,8 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QColor, QContextMenuEvent, QFont, QKeySequence, QPainter, QPalette, QPixmap
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QContextMenuEvent,
+    QFont,
+    QFontMetrics,
+    QKeySequence,
+    QMouseEvent,
+    QPainter,
+    QPalette,
+    QPixmap,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QListView,
@@ -23,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from desktop.glyphs import draw_photo, draw_play, draw_wave
 from desktop.qt_compat import emit
-from desktop.result_model import ResultModel, Tile
+from desktop.result_model import ResultModel, StackState, Tile
 from desktop.scrub import TileScrubber, draw_scrub_bar, scrubbed_frame
 from desktop.waveform import matched_span, paint_sound_tile
 
@@ -32,6 +43,29 @@ THUMB_H = 140
 PAD = 6
 
 Index = QModelIndex | QPersistentModelIndex
+
+
+def thumb_rect(tile_rect: QRect | QRectF) -> QRectF:
+    """The thumbnail's area inside a tile's rectangle (the delegate paints there, clicks are read there)."""
+    r = QRectF(tile_rect).adjusted(3, 3, -3, -3)
+    return QRectF(r.left() + PAD, r.top() + PAD, r.width() - 2 * PAD, THUMB_H)
+
+
+def stack_label(st: StackState) -> str:
+    """The stack badge's text: its size, and which way a click goes (open the copies, or fold them)."""
+    if st.state == "closed":
+        return f"\u29c9 {st.size} \u25b8"
+    if st.state == "open":
+        return f"\u29c9 {st.size} \u25be"
+    if st.state == "copy":
+        return "copy"
+    return ""
+
+
+def stack_badge_rect(thumb: QRectF, fm: QFontMetrics, text: str) -> QRectF:
+    """Where the stack badge sits: bottom right of the thumbnail (the moment badge has the bottom left)."""
+    w, h = fm.horizontalAdvance(text) + 10, fm.height() + 2
+    return QRectF(thumb.right() - w - 4, thumb.bottom() - h - 4, w, h)
 
 
 class TileDelegate(QStyledItemDelegate):
@@ -59,11 +93,18 @@ class TileDelegate(QStyledItemDelegate):
         pal = option.palette
         r = QRectF(option.rect).adjusted(3, 3, -3, -3)
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        st = index.data(ResultModel.StackRole)
+        if not isinstance(st, StackState):
+            st = StackState("", 0, index.row())
         if selected:
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(pal.color(QPalette.ColorRole.Highlight))
             p.drawRoundedRect(r, 8, 8)
-        thumb = QRectF(r.left() + PAD, r.top() + PAD, r.width() - 2 * PAD, THUMB_H)
+        elif st.state in ("open", "copy"):  # an open stack's tile and copies share a backdrop
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(pal.color(QPalette.ColorRole.AlternateBase))
+            p.drawRoundedRect(r, 8, 8)
+        thumb = thumb_rect(option.rect)
         pm = tile.pixmap
         scrub = scrubbed_frame(self.parent(), index.row())  # a hovered video: the moment under the pointer
         if scrub is not None:
@@ -81,10 +122,10 @@ class TileDelegate(QStyledItemDelegate):
             self._badge(p, thumb, tile.score, top=True)
         if tile.badge or scrub is not None:
             self._badge(p, thumb, scrub.label if scrub is not None else tile.badge, top=False)
-        # duplicates engineer: a stack of near-duplicates (engine/search/stacks.py) shows how many it holds.
-        stacked = getattr(index.data(ResultModel.ResultRole), "stack", None)
-        if stacked:
-            self._stack_badge(p, thumb, f"\u29c9 {len(stacked) + 1}")
+        # duplicates engineer: a stack of near-duplicates (engine/search/stacks.py) shows how many it holds;
+        # a click on the badge shows its copies after it (ResultView.mousePressEvent).
+        if st.state:
+            self._stack_badge(p, thumb, stack_label(st))
         text_rect = QRectF(
             r.left() + PAD, thumb.bottom() + 4, r.width() - 2 * PAD, r.bottom() - thumb.bottom() - 4
         )
@@ -144,9 +185,8 @@ class TileDelegate(QStyledItemDelegate):
     @staticmethod
     def _stack_badge(p: QPainter, area: QRectF, text: str) -> None:
         """The count of a stack, bottom right (the moment badge has the bottom left)."""
-        fm = p.fontMetrics()
-        w, h = fm.horizontalAdvance(text) + 10, fm.height() + 2
-        rect = QRectF(area.right() - w - 4, area.bottom() - h - 4, w, h)
+        rect = stack_badge_rect(area, p.fontMetrics(), text)
+        h = rect.height()
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(_BADGE_BACK)
         p.drawRoundedRect(rect, h / 2, h / 2)
@@ -190,6 +230,9 @@ class ResultView(QListView):
 
     Keys work while the grid has focus: Enter opens, Space previews, Ctrl+Shift+F finds similar,
     Ctrl+Shift+C copies the path; Ctrl+Shift+R shows the file in its folder.
+
+    A stack of near-duplicates (a tile with a count badge) opens in place: a click on its badge, or
+    "Show all N copies" in its menu, shows the copies right after the tile; the same again folds them.
 
     Signals:
         openRequested(list): open these results with the system's default application.
@@ -243,6 +286,9 @@ class ResultView(QListView):
         self.preview_action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         self.preview_action.triggered.connect(self._emit_preview)
         self.addAction(self.preview_action)
+        # Its text names the stack under the pointer ("Show all 3 copies"); set when the menu is built.
+        self.stack_action = QAction("Show all copies", self)
+        self.stack_action.triggered.connect(self._toggle_current_stack)
 
     def selected_results(self) -> list[Any]:
         rows = sorted({i.row() for i in self.selectedIndexes()})
@@ -272,7 +318,68 @@ class ResultView(QListView):
         ):
             menu.addAction(a)
         menu.insertSeparator(self.similar_action)
+        st = self._stack_state(self.currentIndex().row()) if self.currentIndex().isValid() else None
+        if st is not None and st.state:
+            self.stack_action.setText(
+                f"Show all {st.size} copies" if st.state == "closed" else f"Hide the {st.size - 1} copies"
+            )
+            menu.addSeparator()
+            menu.addAction(self.stack_action)
         return menu
+
+    # -- stacks ----------------------------------------------------------------------------------------
+
+    def _stack_state(self, row: int) -> StackState | None:
+        st = self.model().index(row, 0).data(ResultModel.StackRole) if self.model() is not None else None
+        return st if isinstance(st, StackState) else None
+
+    def toggle_stack(self, row: int) -> bool:
+        """Open or fold the stack at ``row`` (its tile or one of its shown copies), keeping that tile
+        current; False when the row is not stacked."""
+        model = self.model()
+        st = self._stack_state(row)
+        if not isinstance(model, ResultModel) or st is None or not st.state:
+            return False
+        if not model.toggle_stack(row):
+            return False
+        head = model.index(st.head, 0)
+        self.setCurrentIndex(head)
+        self.scrollTo(head)
+        return True
+
+    def _toggle_current_stack(self) -> None:
+        if self.currentIndex().isValid():
+            self.toggle_stack(self.currentIndex().row())
+
+    def stack_badge_at(self, pos: QPoint) -> int:
+        """The row whose stack badge is under ``pos`` (viewport coordinates), or -1."""
+        idx = self.indexAt(pos)
+        st = self._stack_state(idx.row()) if idx.isValid() else None
+        if st is None or not st.state:
+            return -1
+        delegate = self.itemDelegate()
+        font = self.viewport().font()
+        if isinstance(delegate, TileDelegate):
+            font = delegate._small_font(font)
+        badge = stack_badge_rect(thumb_rect(self.visualRect(idx)), QFontMetrics(font), stack_label(st))
+        return idx.row() if badge.adjusted(-3, -3, 3, 3).contains(pos.toPointF()) else -1
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            row = self.stack_badge_at(event.position().toPoint())
+            if row >= 0 and self.toggle_stack(row):
+                event.accept()
+                return
+        super().mousePressEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        # A quick second click on the badge folds the stack again; it must not open the file as well.
+        if event.button() == Qt.MouseButton.LeftButton:
+            row = self.stack_badge_at(event.position().toPoint())
+            if row >= 0 and self.toggle_stack(row):
+                event.accept()
+                return
+        super().mouseDoubleClickEvent(event)
 
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
         idx = self.indexAt(event.pos())

@@ -5,7 +5,8 @@ it has not done yet, in file order, one file at a time. Every outcome is written
 as it happens (done, or failed with the reason), so a kill loses at most the file in hand, a cancel
 stops between files, and the next run starts where this one stopped. Any exception from one file is
 that file's failure for that analyzer; the files behind it go on. An analyzer that is not ready (model
-missing, turned off) is skipped with its reason and its files stay pending.
+missing, turned off) is skipped with its reason and its files stay pending; so is one whose model turns
+out missing or damaged while it runs (``ModelMissingError`` / ``ModelFileError``: never a file's fault).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from engine.core.progress import CancelFn, Progress, ProgressFn, never
-from engine.errors import LookalikeError, ModelMissingError
+from engine.errors import LookalikeError, ModelFileError, ModelMissingError
 from engine.indexing.analyzers.base import Analyzer, Inputs
 from engine.indexing.analyzers.registry import all_analyzers, slow_analyzers
 from engine.storage import analyses
@@ -187,8 +188,9 @@ def _run_one(
                         outcome = _analyze_one(lib, an, group[0], cancel)
                     else:
                         outcome = _analyze_group(lib, an, group, cancel)
-                except ModelMissingError as exc:
-                    # Not these files' fault: the analyzer cannot run at all. Its files stay pending.
+                except (ModelMissingError, ModelFileError) as exc:
+                    # Not these files' fault: the analyzer cannot run at all (its model is missing or
+                    # damaged). Its files stay pending until the model is installed again.
                     report.waiting[an.name] = str(exc)
                     return left
                 for row in group:
@@ -212,7 +214,7 @@ def _analyze_one(lib: Library, an: Analyzer, row: cat.FileRow, cancel: CancelFn)
     inputs = Inputs(row, cancel)
     try:
         an.analyze(lib, row, inputs)
-    except ModelMissingError:
+    except (ModelMissingError, ModelFileError):
         raise
     except Exception as exc:  # whatever one file raises is that file's failure
         return {row.id: _why(exc)}
@@ -226,7 +228,7 @@ def _analyze_group(
     its own, so one bad file costs only itself."""
     try:
         return dict(an.analyze_many(lib, rows, cancel))
-    except ModelMissingError:
+    except (ModelMissingError, ModelFileError):
         raise
     except Exception:
         out: dict[int, str | None] = {}

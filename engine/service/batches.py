@@ -152,6 +152,7 @@ class Batches:
         finally:
             self.book.analysis_batch_done(finished)
         self.scheduler.analyses_complete |= report.exhausted
+        self.models.stages_wait(report.waiting)  # a stage whose model is missing or damaged says so
         if finished == 0 and not report.cancelled:
             self.scheduler.analyses_idle = True
             return False

@@ -20,9 +20,11 @@ class ModelUse:
         #: True from the first use (a request, a batch) until :meth:`unload_if_idle` unloads them.
         self.loaded = False
         self._last_use = time.monotonic()
-        self._ready: tuple[bool, ...] = ()
+        self._ready: tuple[tuple[str, bool, tuple[tuple[str, int, int], ...]], ...] = ()
         #: Models that files wait for: model id -> (files, how to install it).
         self.waiting: dict[str, tuple[int, str]] = {}
+        #: Slower stages that wait for their model: analyzer name -> why (a damaged speech model).
+        self.stages_waiting: dict[str, str] = {}
 
     def used(self) -> None:
         """The models (may) have been loaded and used just now."""
@@ -44,15 +46,29 @@ class ModelUse:
         return max(0.0, self._last_use + self.idle_unload_s - time.monotonic())
 
     def installed_changed(self) -> bool:
-        """True when a model of the library's roles was installed or removed since the last call (the
-        first call only takes note); the files waiting for a model are then forgotten here."""
-        ready = tuple(self.lib.model_ready(m) for m in self.lib.settings.model_ids())
+        """True when a model of the library's roles (or the speech model, while speech is on) was
+        installed, removed or replaced since the last call (the first call only takes note); the files
+        waiting for a model are then forgotten here. Replaced: a damaged copy that stays "installed"
+        but whose files changed (``models download --force``) wakes the stages that waited for it."""
+        from engine.models.stamps import model_stamp
+
+        s = self.lib.settings
+        ids = [*s.model_ids(), *([s.speech_model] if s.speech else [])]
+        ready = tuple((m, self.lib.model_ready(m), model_stamp(s.models_dir, m)) for m in ids)
         first = not self._ready
         changed, self._ready = ready != self._ready, ready
         if changed and not first:
             self.waiting.clear()
+            self.stages_waiting.clear()
             return True
         return False
+
+    def stages_wait(self, waiting: dict[str, str]) -> None:
+        """Note the slower stages that wait for their model (``AnalysisReport.waiting``), for the
+        warnings; a stage turned off in the settings is the user's choice, not a warning."""
+        for name, why in waiting.items():
+            if not why.startswith("turned off"):
+                self.stages_waiting[name] = why
 
     def wait_for(self, waiting: dict[str, tuple[int, str]]) -> None:
         """Add an indexing batch's files left waiting for a model (``IndexReport.waiting``)."""
@@ -61,4 +77,10 @@ class ModelUse:
             self.waiting[model] = (had + n, fix)
 
     def warnings(self) -> tuple[str, ...]:
-        return tuple(f"{n} files wait for {m}: {fix}" for m, (n, fix) in self.waiting.items())
+        from engine.indexing.analyzers import get_analyzer
+
+        out = [f"{n} files wait for {m}: {fix}" for m, (n, fix) in self.waiting.items()]
+        for name, why in self.stages_waiting.items():
+            an = get_analyzer(name)
+            out.append(f"{(an.label if an else name).capitalize()} waits: {why}")
+        return tuple(out)

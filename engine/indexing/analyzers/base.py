@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from engine.core.progress import CancelFn, never
-from engine.errors import LookalikeError, ModelMissingError
+from engine.errors import LookalikeError, ModelFileError, ModelMissingError
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -88,7 +88,7 @@ class Analyzer:
             inputs = Inputs(row, cancel)
             try:
                 self.analyze(lib, row, inputs)
-            except ModelMissingError:
+            except (ModelMissingError, ModelFileError):  # the model's problem: the runner waits for it
                 raise
             except Exception as exc:
                 user = isinstance(exc, LookalikeError)

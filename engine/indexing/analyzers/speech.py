@@ -8,16 +8,24 @@ What it writes, in the crash-safe order: the segments' MiniLM vectors (collectio
 keys ``file_id << 16 | seq``, ``t`` = the segment's start) are upserted first, then the segments replace
 the file's transcript in the catalog (``engine.storage.transcripts``); the runner marks it done last. A
 kill anywhere re-runs the file, and upserts by key make that harmless.
+
+A model that is installed but damaged (a truncated or replaced ``model.bin``, a folder that is not a
+CTranslate2 Whisper) is the model's problem, not the files': :meth:`SpeechAnalyzer.ready` says the stage
+waits for the model and why, the files stay pending, and once a good copy is installed (its files'
+stamp changes) they are transcribed. A copy that failed to load is remembered in the catalog with its
+stamp, so ``lookalike status`` (another process) can say why too, and no later batch retries it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import numpy as np
 
 from engine.core.vectors import KIND_SPEECH
-from engine.errors import LookalikeError
+from engine.errors import LookalikeError, ModelFileError
 from engine.indexing.analyzers.base import Analyzer, Inputs, register
 from engine.media.kinds import Kind
 
@@ -29,6 +37,57 @@ if TYPE_CHECKING:
 WINDOW_S = 300.0
 #: Segments longer than this are not split further; Whisper's own segments are usually 2–10 s.
 MAX_SEGMENTS = 50_000
+#: Catalog meta key: {model id: {"stamp": files' stamp, "why": reason}} of the copies that did not load.
+PROBLEMS_META = "speech.model_problems"
+
+T = TypeVar("T")
+
+
+def _problems(lib: Library) -> dict[str, dict[str, str]]:
+    try:
+        value = json.loads(lib.catalog.get_meta(PROBLEMS_META) or "{}")
+    except ValueError:  # unreadable: as if nothing had failed (the next load tries again)
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def model_problem(lib: Library, model_id: str) -> str | None:
+    """Why the installed copy of ``model_id`` cannot be used (None when nothing is known against it):
+    its files differ in size from what was installed, or this very copy failed to load before."""
+    from engine.models import registry
+    from engine.models.stamps import model_stamp, stamp_text
+
+    try:
+        registry.require(lib.settings.models_dir, model_id)
+    except ModelFileError as exc:
+        return f"model {model_id} is damaged: {exc}"
+    known = _problems(lib).get(model_id)
+    if known and known.get("stamp") == stamp_text(model_stamp(lib.settings.models_dir, model_id)):
+        return str(known.get("why") or f"model {model_id} cannot be loaded")
+    return None
+
+
+def _note_problem(lib: Library, model_id: str, exc: ModelFileError) -> str:
+    """Remember that this copy of ``model_id`` does not load (until its files change); the reason."""
+    from engine.models.stamps import model_stamp, stamp_text
+
+    why = (
+        f"model {model_id} cannot be loaded: {exc} "
+        f"(install it again: lookalike models download {model_id} --force)"
+    )
+    problems = _problems(lib)
+    problems[model_id] = {"stamp": stamp_text(model_stamp(lib.settings.models_dir, model_id)), "why": why}
+    lib.catalog.set_meta(PROBLEMS_META, json.dumps(problems))
+    return why
+
+
+def _load(lib: Library, model_id: str, load: Callable[[], T]) -> T:
+    """``load()``, with a copy that does not load remembered; raises ModelFileError with the reason
+    (the runner then leaves the file pending: the stage waits for the model)."""
+    try:
+        return load()
+    except ModelFileError as exc:
+        raise ModelFileError(_note_problem(lib, model_id, exc)) from exc
 
 
 class SpeechAnalyzer(Analyzer):
@@ -47,6 +106,9 @@ class SpeechAnalyzer(Analyzer):
         for model_id in (lib.settings.speech_model, lib.settings.text_model):
             if not lib.model_ready(model_id):
                 return f"model {model_id} is not installed (lookalike models download {model_id})"
+            problem = model_problem(lib, model_id)
+            if problem is not None:
+                return problem
         return None
 
     def analyze(self, lib: Library, row: FileRow, inputs: Inputs) -> None:
@@ -65,7 +127,7 @@ class SpeechAnalyzer(Analyzer):
                     return  # cancelled: the runner leaves the file pending
                 regions = detect_speech(window)
                 if regions:
-                    whisper = lib.speech_model()
+                    whisper = _load(lib, lib.settings.speech_model, lib.speech_model)
                     language, segs = whisper.transcribe(window, regions, language=language)
                     for s in segs:
                         spoken.append(
@@ -86,7 +148,8 @@ class SpeechAnalyzer(Analyzer):
         if store.has_collection(name):
             store.delete_files(name, [row.id])
         if spoken:
-            vectors = lib.text_encoder().encode([s.text for s in spoken])
+            encoder = _load(lib, lib.settings.text_model, lib.text_encoder)
+            vectors = encoder.encode([s.text for s in spoken])
             store.ensure_collection(name, vectors.shape[1])
             store.upsert(
                 name,

@@ -19,7 +19,9 @@ def file_digest(path: Path, algo: str = "sha256") -> str:
     return h.hexdigest()
 
 
-def write_manifest(folder: Path, model_id: str, *, source: str, test_model: bool = False) -> dict:
+def write_manifest(
+    folder: Path, model_id: str, *, source: str, test_model: bool = False, extra: dict | None = None
+) -> dict:
     """Record every file in ``folder`` (size and sha256). Written last and atomically: a model folder
     without a manifest is treated as not installed, so an interrupted install is never used."""
     files = {}
@@ -32,6 +34,8 @@ def write_manifest(folder: Path, model_id: str, *, source: str, test_model: bool
         "test_model": test_model,
         "installed_at": time.time(),
         "files": files,
+        # Where the files were pinned from (engine.models.fetch): revision, how each was verified.
+        **(extra or {}),
     }
     tmp = folder / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2), encoding="utf-8")

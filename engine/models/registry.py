@@ -21,9 +21,19 @@ class ModelFile:
     name: str
     #: Where the file comes from: "hf://<repo>/<path>" or an https URL.
     source: str
+    #: Bytes: exact when a checksum is pinned too, otherwise only what the publisher lists (approximate).
     size: int | None = None
     sha256: str | None = None
     md5: str | None = None
+    #: The commit (Hugging Face Hub) or record (Zenodo) the file is pinned to; None while unknown, when a
+    #: download follows the branch and records what it got (trust on first use, engine.models.pins).
+    #: Pins are filled in from engine/data/model_pins.toml, see :func:`engine.models.pins.apply`.
+    revision: str | None = None
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the exact bytes are known (a checksum), so a download can be refused."""
+        return self.sha256 is not None or self.md5 is not None
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,12 @@ MODELS: dict[str, ModelSpec] = {
         ),
     )
 }
+
+
+# Pinned revisions, sizes and checksums live apart, in a data file bench/pin_models.py writes.
+from engine.models import pins as _pins  # noqa: E402
+
+_pins.apply(MODELS)
 
 
 def spec(model_id: str) -> ModelSpec:

@@ -461,6 +461,9 @@ def cmd_models(args: argparse.Namespace) -> int:
             if registry.is_installed(mdir, model_id) and not args.force:
                 print(f"{model_id}: already installed")
                 continue
+            # What is fetched, from where, and how each file is verified, before any byte moves.
+            for line in fetch.describe(model_id, fetch.plan(mdir, model_id)):
+                print(_t(line))
             try:
                 fetch.download(mdir, model_id, progress=progress)
             finally:

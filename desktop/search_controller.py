@@ -14,13 +14,14 @@ from PySide6.QtCore import QObject, Signal
 
 from desktop import relevance
 from desktop.bridge import EngineBridge, Task
+from desktop.library_queries import SEARCH_LIMIT
 from desktop.qt_compat import emit
 
 if TYPE_CHECKING:
     from desktop.session import Session
     from engine.search.results import Result
 
-LIMIT = 500
+LIMIT = SEARCH_LIMIT  # the warm-up searches with the same limit
 
 
 @dataclass

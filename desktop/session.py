@@ -5,14 +5,20 @@ and starts the service); the GUI gets the finished :class:`Session` through the 
 signal and never touches ``lib`` itself: every later read or write goes through ``service.call``.
 
 The engine opens its store and loads its models lazily, on first use: in a fresh process that is
-about two seconds at 100k items (importing torch, pymilvus and ONNX Runtime, opening Milvus Lite,
-loading the vectors). So the session warms up as soon as the library is open: loading them is the
-first request in the core thread's queue. A query typed while the library opened comes right after it
+about two seconds at 100k items, done one after the other (importing pymilvus and ONNX Runtime, the
+Milvus Lite server loading the vectors, the first search building its folder index and its library
+sample). Most of it can overlap: while the ``milvus`` process loads the vectors (0.5-0.9 s at 100k,
+in another process, with the interpreter lock free) a side thread loads the image-text model and runs
+the store-free part of a search (query understanding, names, words, sound tags), which builds those
+indexes. What needs the store then runs as the first request in the core thread's queue
+(:func:`desktop.library_queries.warm_up`). A query typed while the library opened comes right after it
 and waits no longer than it would have; one typed a moment later finds everything ready.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -23,6 +29,11 @@ if TYPE_CHECKING:  # imported on the opener's thread (open_session), never at th
     from engine.library import Library
     from engine.service.core import Service
     from engine.storage.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: How long a failed open waits for the side thread to let go of the library before closing it.
+_PREPARE_JOIN_S = 30.0
 
 
 @dataclass
@@ -85,8 +96,14 @@ def open_session(
     if warm_up is None:
         warm_up = service_factory is None
     lib = Library.open(home)
+    prepared: Future | None = None
     try:
         if warm_up:
+            # pymilvus first (0.3-0.6 s, all of it holding the interpreter lock): the side thread starts
+            # after it, so it fills the server's load time instead of slowing the store's open.
+            import engine.storage.store  # noqa: F401
+
+            prepared = prepare_in_background(lib)
             # Opening the store checks it against the catalog here, before the service starts, so the
             # window can say if vectors were lost (and a damaged store fails the open with Repair).
             _ = lib.store
@@ -97,6 +114,8 @@ def open_session(
         service = service_factory(lib)
         service.start()
     except BaseException:
+        if prepared is not None:  # it reads the catalog: let it finish before the library closes
+            _wait_quietly(prepared, _PREPARE_JOIN_S)
         lib.close()
         raise
     warmed = None
@@ -105,7 +124,7 @@ def open_session(
 
         # First in the core thread's queue, so it runs before a query typed while the library opened.
         # Its errors are not shown: the same step fails again in the search, which reports it.
-        warmed = service.call(warm)
+        warmed = service.call(warm, prepared)
     s = lib.settings
     return Session(
         service=service,
@@ -120,6 +139,33 @@ def open_session(
         warmed=warmed,
         notices=list(lib.notices),
     )
+
+
+def prepare_in_background(lib: Library) -> Future:
+    """Start :func:`desktop.library_queries.prepare` on a thread of its own; its future gives what it
+    loaded. Never fails: an error there is logged and the future holds it (the first search meets the
+    same error again and reports it)."""
+    import threading
+
+    from desktop.library_queries import prepare
+
+    fut: Future = Future()
+    fut.set_running_or_notify_cancel()
+
+    def run() -> None:
+        try:
+            fut.set_result(prepare(lib))
+        except BaseException as exc:  # shown by the search that meets it again, not here
+            log.debug("preparing the first search failed: %s", exc, exc_info=True)
+            fut.set_exception(exc)
+
+    threading.Thread(target=run, name="lookalike-prepare", daemon=True).start()
+    return fut
+
+
+def _wait_quietly(fut: Future, timeout: float) -> None:
+    with contextlib.suppress(BaseException):  # its error belongs to the failed open, already raising
+        fut.result(timeout)
 
 
 def repair_library(home: Path | None = None) -> list[str]:

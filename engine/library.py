@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 #: Catalog meta key prefix: a collection's vector count when the library was last closed cleanly.
 VECTOR_COUNT_META = "vectors_at_close:"
+#: Catalog meta key prefix: a collection to drop once it is in use by no model of the settings (the old
+#: model's after a switch, a target abandoned; engine.indexing.switches), kept until dropped.
+DROP_META = "drop_collection:"
 BUSY_MESSAGE = (
     "This library ({home}) is open in another Lookalike process (the app or another lookalike "
     "command). Close it and try again."
@@ -126,11 +129,37 @@ class Library:
             self._store = store
             try:
                 self.check_vectors()
+                self.drop_unused_collections()
             except StoreError as exc:  # a collection that cannot be loaded or read
                 self._store = None
                 store.close()
                 raise self._store_damaged(exc) from exc
         return self._store
+
+    def drop_collection_later(self, name: str) -> None:
+        """Queue collection ``name`` to be dropped (a catalog meta row, so it survives a kill); it is
+        dropped by :meth:`drop_unused_collections` once no model of the settings uses it. Joins the
+        caller's catalog transaction."""
+        self.catalog.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (DROP_META + name, "1"))
+
+    def drop_unused_collections(self) -> list[str]:
+        """Drop the queued collections that no model of the settings uses (active or switched to), and
+        forget them; returns their names. Runs when the store opens, so a drop a kill interrupted is
+        finished on the next run. Raises StoreError."""
+        in_use = set(self.collections_in_use)
+        dropped = []
+        sql = "SELECT key FROM meta WHERE substr(key, 1, ?) = ?"
+        queued = self.catalog.query(sql, (len(DROP_META), DROP_META))
+        for (key,) in queued:
+            name = key[len(DROP_META) :]
+            if name in in_use:
+                continue
+            self.store.drop_collection(name)
+            with self.catalog.transaction():
+                self.catalog.execute("DELETE FROM meta WHERE key=?", (key,))
+                self.catalog.execute("DELETE FROM meta WHERE key=?", (VECTOR_COUNT_META + name,))
+            dropped.append(name)
+        return dropped
 
     def _store_damaged(self, exc: StoreError) -> LookalikeError:
         """A Lite database that cannot be opened or read is damaged: say how to repair it. A server's
@@ -209,6 +238,24 @@ class Library:
         return collection_name("audio", self.settings.audio_model)
 
     @property
+    def switch_collections(self) -> list[str]:
+        """The collections a model switch in progress is filling (settings ``next_*_model``): search never
+        reads them until the switch completes, but a removed or changed file's vectors leave them too."""
+        s = self.settings
+        out = []
+        if s.next_image_text_model:
+            out.append(collection_name("image_text", s.next_image_text_model))
+        if s.next_audio_model:
+            out.append(collection_name("audio", s.next_audio_model))
+        return out
+
+    @property
+    def collections_in_use(self) -> list[str]:
+        """Every collection the settings' models read or fill."""
+        spaces = [self.image_collection, self.audio_collection, self.speech_collection]
+        return spaces + self.switch_collections
+
+    @property
     def speech_collection(self) -> str:
         """MiniLM vectors of what was said (engine.indexing.analyzers.speech)."""
         return collection_name("speech", self.settings.text_model)
@@ -228,9 +275,10 @@ class Library:
     def model_ready(self, model_id: str) -> bool:
         return registry.is_installed(self.settings.models_dir, model_id)
 
-    def image_text_encoder(self) -> ImageTextEncoder:
-        """The image-text encoder; raises ModelMissingError (with the fix) when it is not installed."""
-        model_id = self.settings.image_text_model
+    def image_text_encoder(self, model_id: str | None = None) -> ImageTextEncoder:
+        """The image-text encoder (the settings' model, or ``model_id``: a switch's target); raises
+        ModelMissingError (with the fix) when it is not installed."""
+        model_id = model_id or self.settings.image_text_model
         with self._enc_lock:
             if model_id not in self._encoders:
                 from engine.models.uform import UFormEncoder
@@ -241,8 +289,9 @@ class Library:
                 )
             return self._encoders[model_id]
 
-    def audio_encoder(self) -> AudioEncoder:
-        model_id = self.settings.audio_model
+    def audio_encoder(self, model_id: str | None = None) -> AudioEncoder:
+        """The sound encoder (the settings' model, or ``model_id``); ModelMissingError when absent."""
+        model_id = model_id or self.settings.audio_model
         with self._enc_lock:
             if model_id not in self._encoders:
                 from engine.models.panns import PannsEncoder
@@ -302,7 +351,7 @@ class Library:
         if not file_ids:
             return
         store = self.store
-        for name in (self.image_collection, self.audio_collection, self.speech_collection):
+        for name in self.collections_in_use:
             if store.has_collection(name):
                 store.delete_files(name, file_ids)
 

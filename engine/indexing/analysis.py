@@ -11,6 +11,7 @@ out missing or damaged while it runs (``ModelMissingError`` / ``ModelFileError``
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -54,12 +55,29 @@ def _why(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, LookalikeError) else f"{exc.__class__.__name__}: {exc}"
 
 
-def _selected(only: str | Collection[str] | None) -> list[Analyzer]:
+def _active(lib: Library, an: Analyzer) -> bool:
+    try:
+        return an.active(lib)
+    except Exception:  # a broken check keeps it out, as an inactive one
+        return False
+
+
+def _selected(only: str | Collection[str] | None, lib: Library | None = None) -> list[Analyzer]:
     chosen = slow_analyzers()
+    if lib is not None:
+        chosen = [a for a in chosen if _active(lib, a)]
     if only is None:
         return chosen
     names = {only} if isinstance(only, str) else set(only)
     return [a for a in chosen if a.name in names]
+
+
+def _finished(lib: Library, an: Analyzer) -> None:
+    """The stage ran out of files: let the analyzer complete what it completes as a whole."""
+    try:
+        an.finished(lib)
+    except Exception:  # what it completes is retried when the stage next runs out of files
+        logging.getLogger(__name__).exception("finishing the %s stage", an.name)
 
 
 def _ready(lib: Library, an: Analyzer) -> str | None:
@@ -71,12 +89,12 @@ def _ready(lib: Library, an: Analyzer) -> str | None:
 
 def ready_analyzers(lib: Library, only: str | Collection[str] | None = None) -> list[Analyzer]:
     """The slow analyzers that can run now, in run order."""
-    return [a for a in _selected(only) if _ready(lib, a) is None]
+    return [a for a in _selected(only, lib) if _ready(lib, a) is None]
 
 
 def not_ready(lib: Library) -> dict[str, str]:
     """{analyzer name: why it cannot run now} for the slow analyzers that cannot."""
-    return {a.name: why for a in slow_analyzers() if (why := _ready(lib, a)) is not None}
+    return {a.name: why for a in _selected(None, lib) if (why := _ready(lib, a)) is not None}
 
 
 def has_pending_analyses(lib: Library, only: str | Collection[str] | None = None) -> bool:
@@ -110,7 +128,7 @@ def run_pending_analyses(
     started = time.monotonic()
     report = AnalysisReport()
     left = limit
-    for an in _selected(only):
+    for an in _selected(only, lib):
         if report.cancelled or (left is not None and left <= 0):
             break
         reason = _ready(lib, an)
@@ -124,6 +142,7 @@ def run_pending_analyses(
             total = analyses.counts(lib.catalog, an.name, an.version, an.kinds)[analyses.PENDING]
             if total == 0:
                 report.exhausted.add(an.name)
+                _finished(lib, an)
                 continue
         prog = Progress(phase=an.label, total=total if left is None else min(total, left))
         left = _run_one(lib, an, prog, report, progress, cancel, left)
@@ -171,6 +190,7 @@ def _run_one(
             )
             if not rows:
                 report.exhausted.add(an.name)
+                _finished(lib, an)
                 break
             if progress and after == 0:
                 progress(prog)  # the stage starts (only once there is a file for it)
@@ -247,4 +267,5 @@ def analysis_counts(lib: Library) -> dict[str, dict[str, int]]:
     return {
         a.name: analyses.counts(lib.catalog, a.name, a.version, a.kinds, embedding=a.embedding)
         for a in all_analyzers()
+        if _active(lib, a)
     }

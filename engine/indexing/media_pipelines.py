@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -60,19 +61,30 @@ def _segment_seconds(duration: float | None) -> float:
     return SEGMENT_S
 
 
-def _index_audio(lib: Library, p: Prepared, clip_kind: int) -> None:
-    """Runs on the encoder thread: stream, embed and store one file's audio (sound or soundtrack)."""
-    from engine.media.audio import SAMPLE_RATE, iter_audio_chunks
-    from engine.media.waveform import Envelope
-    from engine.storage.store import vector_id
+@dataclass
+class AudioVectors:
+    """One file's audio in the audio space: the rows to store (seq = position), its tags, its length."""
 
-    seg_s = _segment_seconds(p.duration)
-    chunks = iter_audio_chunks(p.row.path, chunk_s=seg_s)
-    # A sound's tile shows its waveform: its envelope is taken from the chunks as they stream past.
-    envelope = Envelope(SAMPLE_RATE) if clip_kind == KIND_SOUND else None
+    vectors: np.ndarray
+    ts: list[float]
+    kinds: list[int]
+    tags: np.ndarray
+    seconds: float
+
+
+def embed_audio_file(
+    encoder: Any, path: str, clip_kind: int, duration: float | None, *, envelope: Any = None
+) -> AudioVectors:
+    """Stream and embed one file's audio (a sound, or a clip's soundtrack with ``KIND_SOUNDTRACK``): the
+    clip vector first, then for long sounds and soundtracks every segment. ``envelope`` (a waveform
+    Envelope) sees the chunks as they stream past. Raises DecodeError."""
+    from engine.media.audio import iter_audio_chunks
+
+    seg_s = _segment_seconds(duration)
+    chunks = iter_audio_chunks(path, chunk_s=seg_s)
     if envelope is not None:
         chunks = envelope.tap(chunks)
-    seg, clip, tags = embed_audio_stream(lib.audio_encoder(), chunks)
+    seg, clip, tags = embed_audio_stream(encoder, chunks)
     total = len(seg) * seg_s
     vecs = [clip]
     ts = [WHOLE_FILE_T]  # the clip vector stands for no moment in particular
@@ -81,19 +93,32 @@ def _index_audio(lib: Library, p: Prepared, clip_kind: int) -> None:
         vecs += list(seg)
         ts += [i * seg_s for i in range(len(seg))]
         kinds += [KIND_SOUND_SEGMENT] * len(seg)
+    return AudioVectors(np.stack(vecs).astype(np.float32), ts, kinds, tags, total)
+
+
+def _index_audio(lib: Library, p: Prepared, clip_kind: int) -> None:
+    """Runs on the encoder thread: stream, embed and store one file's audio (sound or soundtrack)."""
+    from engine.media.audio import SAMPLE_RATE
+    from engine.media.waveform import Envelope
+    from engine.storage.store import vector_id
+
+    # A sound's tile shows its waveform: its envelope is taken from the chunks as they stream past.
+    envelope = Envelope(SAMPLE_RATE) if clip_kind == KIND_SOUND else None
+    audio = embed_audio_file(lib.audio_encoder(), p.row.path, clip_kind, p.duration, envelope=envelope)
+    n = len(audio.ts)
     name = lib.audio_collection
-    lib.store.ensure_collection(name, len(clip))
+    lib.store.ensure_collection(name, audio.vectors.shape[1])
     lib.store.upsert(
         name,
-        ids=[vector_id(p.row.id, i) for i in range(len(vecs))],
-        file_ids=[p.row.id] * len(vecs),
-        ts=ts,
-        kinds=kinds,
-        vectors=np.stack(vecs).astype(np.float32),
+        ids=[vector_id(p.row.id, i) for i in range(n)],
+        file_ids=[p.row.id] * n,
+        ts=audio.ts,
+        kinds=audio.kinds,
+        vectors=audio.vectors,
     )
-    lib.catalog.set_tags(p.row.id, lib.settings.audio_model, tags)
+    lib.catalog.set_tags(p.row.id, lib.settings.audio_model, audio.tags)
     if p.duration is None:
-        p.duration = total
+        p.duration = audio.seconds
     if envelope is not None:
         _save_waveform(lib, p.row, envelope)
 

@@ -45,6 +45,12 @@ class ModelSpec:
     files: tuple[ModelFile, ...]
     #: Files that may be absent (e.g. the torch weights when the ONNX ones are used).
     optional: tuple[str, ...] = field(default_factory=tuple)
+    #: Parameters in millions as the publisher lists them (what a switch's cost estimate scales by).
+    params_m: float | None = None
+    #: Languages its text side understands (English names); empty when text is not its input.
+    languages: tuple[str, ...] = ()
+    #: The model a new library uses for its role.
+    default: bool = False
 
     @property
     def download_size(self) -> int | None:
@@ -53,6 +59,12 @@ class ModelSpec:
 
 
 _UFORM = "hf://unum-cloud/uform3-image-text-english-small"
+#: The languages of UForm3 multilingual base, as unum-cloud/uform's benchmarks list them.
+UFORM_MULTILINGUAL_LANGUAGES = (
+    "Arabic", "Armenian", "Chinese", "English", "French", "German", "Hebrew", "Hindi", "Indonesian",
+    "Italian", "Japanese", "Korean", "Persian", "Polish", "Portuguese", "Russian", "Spanish", "Thai",
+    "Turkish", "Ukrainian", "Vietnamese",
+)  # fmt: skip
 _MINILM = "hf://sentence-transformers/all-MiniLM-L6-v2"
 _ZENODO = "https://zenodo.org/records/3987831/files"
 
@@ -69,6 +81,32 @@ MODELS: dict[str, ModelSpec] = {
                 ModelFile("image_encoder.onnx", f"{_UFORM}/image_encoder.onnx", size=22_600_000),
                 ModelFile("text_encoder.onnx", f"{_UFORM}/text_encoder.onnx", size=38_000_000),
             ),
+            params_m=79,
+            languages=("English",),
+            default=True,
+        ),
+        # The larger UForm3 encoders: the same four files, read by the same loader (the embedding size,
+        # image size and tokenizer come from each model's config.json and tokenizer.json). Parameters and
+        # towers as unum-cloud/uform's README lists them; file sizes are not published there (None: the
+        # pins file fills them in).
+        *(
+            ModelSpec(
+                id=f"uform3-image-text-{name}",
+                role="image-text",
+                title=f"UForm3 image-text {title} (images, video frames, text queries; {towers})",
+                files=tuple(
+                    ModelFile(f, f"hf://unum-cloud/uform3-image-text-{name}/{f}")
+                    for f in ("config.json", "tokenizer.json", "image_encoder.onnx", "text_encoder.onnx")
+                ),
+                params_m=params,
+                languages=langs,
+            )
+            for name, title, towers, params, langs in (
+                ("english-base", "English base", "4-layer BERT, ViT-B/16", 143, ("English",)),
+                ("english-large", "English large", "12-layer BERT, ViT-L/14", 365, ("English",)),
+                ("multilingual-base", "multilingual base, 21 languages", "12-layer BERT, ViT-B/16", 206,
+                 UFORM_MULTILINGUAL_LANGUAGES),
+            )
         ),
         ModelSpec(
             id="all-minilm-l6-v2",
@@ -92,6 +130,9 @@ MODELS: dict[str, ModelSpec] = {
                 ModelFile("special_tokens_map.json", f"{_MINILM}/special_tokens_map.json"),
             ),
             optional=("vocab.txt", "special_tokens_map.json", "tokenizer_config.json"),
+            params_m=22.7,
+            languages=("English",),
+            default=True,
         ),
         ModelSpec(
             id="panns-mobilenetv1",
@@ -105,6 +146,8 @@ MODELS: dict[str, ModelSpec] = {
                     md5="a419303e1c88aa1b9d2ac3811563d371",
                 ),
             ),
+            params_m=4.8,
+            default=True,
         ),
         ModelSpec(
             id="panns-cnn14",
@@ -114,10 +157,12 @@ MODELS: dict[str, ModelSpec] = {
                 ModelFile(
                     "Cnn14_mAP=0.431.pth",
                     f"{_ZENODO}/Cnn14_mAP%3D0.431.pth?download=1",
-                    size=None,
+                    # As Zenodo serves it (record 3987831).
+                    size=327_428_481,
                     md5="541141fa2ee191a88f24a3219fff024e",
                 ),
             ),
+            params_m=81,
         ),
         *(
             ModelSpec(
@@ -135,8 +180,10 @@ MODELS: dict[str, ModelSpec] = {
                 ),
                 # CTranslate2's own converter writes vocabulary.json instead (either is read).
                 optional=("vocabulary.txt",),
+                params_m=params,
+                default=size == "base",
             )
-            for size, mb in (("tiny", 75), ("base", 145), ("small", 484))
+            for size, mb, params in (("tiny", 75, 39), ("base", 145, 74), ("small", 484, 244))
         ),
     )
 }
@@ -155,6 +202,11 @@ def spec(model_id: str) -> ModelSpec:
     except KeyError:
         known = ", ".join(sorted(MODELS))
         raise ModelMissingError(f"Unknown model {model_id!r}; known models: {known}") from None
+
+
+def for_role(role: str) -> list[ModelSpec]:
+    """The known models of one role ("image-text", "audio", "text", "speech"), the default first."""
+    return sorted((m for m in MODELS.values() if m.role == role), key=lambda m: not m.default)
 
 
 def model_dir(models_dir: Path, model_id: str) -> Path:

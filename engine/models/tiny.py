@@ -15,6 +15,7 @@ import argparse
 import json
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,13 +107,17 @@ def write_tiny_uform(
     embedding_dim: int = 64,
     seed: int = 0,
     image_overrides: dict | None = None,
+    model_id: str = UFORM_ID,
+    tokenizer: Callable[[Path, int], tuple[int, int]] | None = None,
 ) -> Path:
     """Write a tiny UForm model (config.json, tokenizer.json, image/text encoders as ONNX) to ``folder``.
 
     Built from uform's own torch modules with random weights and exported with the input and output
     names of the published ONNX files, so :class:`engine.models.uform.UFormEncoder` loads it unchanged.
     ``image_overrides=FULL_SIZE_IMAGE`` gives the real model's image tower shape (for benchmarks).
-    Needs torch and onnx (the ``dev`` extra).
+    ``model_id`` names it in its manifest (another UForm3 variant); ``tokenizer(path, max_len)`` writes
+    another tokenizer.json and returns (vocabulary size, padding id) (the multilingual variant's
+    SentencePiece-style one, engine.models.tiny_variants). Needs torch and onnx (the ``dev`` extra).
     """
     import torch
     from uform.torch_encoders import ImageEncoder, TextEncoder
@@ -120,7 +125,10 @@ def write_tiny_uform(
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     max_len = 32
-    vocab_size = _write_tokenizer(folder / "tokenizer.json", max_len)
+    if tokenizer is None:
+        vocab_size, padding_idx = _write_tokenizer(folder / "tokenizer.json", max_len), 0
+    else:
+        vocab_size, padding_idx = tokenizer(folder / "tokenizer.json", max_len)
     image_cfg: dict[str, Any] = {
         "dim": 64,
         "patch_size": 8,
@@ -142,7 +150,7 @@ def write_tiny_uform(
         "dim": 64,
         "context_dim": 64,
         "vocab_size": vocab_size,
-        "padding_idx": 0,
+        "padding_idx": padding_idx,
         "num_layers": 2,
         "num_heads": 4,
         "embedding_dim": embedding_dim,
@@ -212,7 +220,7 @@ def write_tiny_uform(
             },
             dynamo=False,
         )
-    write_manifest(folder, UFORM_ID, source="engine.models.tiny (random weights)", test_model=True)
+    write_manifest(folder, model_id, source="engine.models.tiny (random weights)", test_model=True)
     return folder
 
 
@@ -227,6 +235,10 @@ def write_tiny_models(dest: Path, model_ids: list[str] | None = None) -> list[Pa
             shutil.rmtree(folder)
         if model_id == UFORM_ID:
             write_tiny_uform(folder)
+        elif model_id.startswith("uform3-"):
+            from engine.models.tiny_variants import write_tiny_uform_variant
+
+            write_tiny_uform_variant(folder, model_id)
         elif model_id.startswith("panns-"):
             from engine.models.tiny_audio import write_tiny_panns
 

@@ -207,6 +207,22 @@ class Service:
 
         return self.call(retry)
 
+    def use_model(self, model_id: str) -> Future[Any]:
+        """Make ``model_id`` the library's model for its role (engine.indexing.switches.use_model): an
+        image-text or sound model is switched to by re-embedding the library in the background as its
+        own stage, while search keeps answering from the old model until the new one covers it. The
+        future gives the ``UseResult``, or fails with ModelMissingError (not installed) or LookalikeError."""
+
+        def use(lib: Library) -> Any:
+            from engine.indexing.switches import use_model
+
+            result = use_model(lib, model_id)
+            self._scheduler.new_work()
+            self._book.refresh_counts(force=True, analyses=True)
+            return result
+
+        return self.call(use)
+
     def pause(self) -> None:
         """Stop indexing after the current file; searches, scans and bookkeeping go on."""
         self._scheduler.pause()

@@ -77,6 +77,11 @@ class Settings:
     image_text_model: str = "uform3-image-text-english-small"
     audio_model: str = "panns-mobilenetv1"
     text_model: str = "all-minilm-l6-v2"
+    #: A model switch in progress (engine.indexing.switches; ``lookalike models use``): the model the
+    #: library is being re-embedded with, "" when none. Search keeps using the models above until the
+    #: new one covers the library, then they change in one save.
+    next_image_text_model: str = ""
+    next_audio_model: str = ""
     #: Empty: a Milvus Lite database in the data dir. Otherwise a Milvus server URI, e.g. http://host:19530
     store_uri: str = ""
     store_token: str = ""
@@ -194,7 +199,10 @@ class Settings:
 
 # -- validation -------------------------------------------------------------------------------------------
 
-_STRING_KEYS = ("image_text_model", "audio_model", "text_model", "speech_model", "store_uri", "store_token")
+_STRING_KEYS = (
+    "image_text_model", "audio_model", "text_model", "speech_model", "store_uri", "store_token",
+    "next_image_text_model", "next_audio_model",
+)  # fmt: skip
 _CUDA_N = re.compile(r"cuda:\d+")
 
 

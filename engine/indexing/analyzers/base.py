@@ -67,6 +67,17 @@ class Analyzer:
         turned it off), shown to the user. Cheap: called before every batch. Never raises."""
         return None
 
+    def active(self, lib: Library) -> bool:
+        """False when this analyzer has nothing to do in this library now, by its nature rather than
+        for a reason to show (the re-embedding stage while no model switch runs): it is then left out
+        of runs, counts and status altogether. Cheap; never raises. Default True."""
+        return True
+
+    def finished(self, lib: Library) -> None:
+        """Called by the runner when this analyzer's stage has no file left to do (every file done or
+        failed): a stage that completes something as a whole does it here (a model switch flips to the
+        new model). Must be idempotent: a kill may come before it, and the next run calls it again."""
+
     #: Files per :meth:`analyze_many` call. 1 (the default): the runner calls ``analyze`` per file.
     batch_size: ClassVar[int] = 1
 

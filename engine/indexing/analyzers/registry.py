@@ -17,6 +17,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "engine.indexing.analyzers.speech",
     "engine.indexing.analyzers.hashes",
     "engine.indexing.analyzers.ocr",
+    "engine.indexing.analyzers.reembed",
 )
 
 _loaded_builtins = False

@@ -144,6 +144,7 @@ def _cancel_on_sigint() -> threading.Event:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    from engine.indexing import switches as model_switches
     from engine.indexing.pipeline import index_pending
     from engine.indexing.scan import scan
 
@@ -168,6 +169,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         finally:
             bar.close()
         slow = None
+        switching = {st.role: st.target for st in model_switches.states(lib)}
         if not args.fast and not report.cancelled:
             from engine.indexing.analysis import run_pending_analyses
 
@@ -177,10 +179,18 @@ def cmd_index(args: argparse.Namespace) -> int:
                 slow = run_pending_analyses(lib, progress=stages, cancel=stop.is_set)
             finally:
                 stages.close()
+        # A model switch (`lookalike models use`) is one of the stages: done now, or still going.
+        still = {st.role: st for st in model_switches.states(lib)}
+        switch_lines = [
+            f"Now using {m} for {role}: the library is re-embedded and the old vectors are dropped."
+            for role, m in switching.items()
+            if role not in still and m in lib.settings.model_ids()
+        ] + [f"Still switching the {st.describe()}; `lookalike index` goes on." for st in still.values()]
         if args.json:
             print(
                 json.dumps(
                     {
+                        "switches": [st.to_json() for st in still.values()],
                         "scan": scan_report.__dict__,
                         "indexed": report.indexed,
                         "failed": report.failed,
@@ -209,6 +219,8 @@ def cmd_index(args: argparse.Namespace) -> int:
             print(f"  skipped: {_t(path)}: {_t(err)}")
         if slow is not None:
             _print_analyses(slow)
+        for line in switch_lines:
+            print(_t(line))
         if report.cancelled or (slow is not None and slow.cancelled):
             print("Cancelled: the rest stays queued for the next `lookalike index`.")
         return 0
@@ -311,6 +323,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         s = lib.settings
         counts = lib.catalog.counts()
         failures = [(r.path, r.error) for r in lib.catalog.in_state(cat.FAILED, limit=50)]
+        from engine.indexing import switches as model_switches
         from engine.indexing.analysis import analysis_counts, not_ready
         from engine.indexing.analyzers import all_analyzers, slow_analyzers
         from engine.storage import analyses as an_state
@@ -318,6 +331,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         per_analyzer = analysis_counts(lib)
         analyzers = {a.name: a for a in all_analyzers()}
         waiting = not_ready(lib)
+        switching = model_switches.states(lib)
         failures += [
             (p, f"{a.label}: {e}")
             for a in slow_analyzers()
@@ -332,7 +346,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         }
         vectors = {}
         if not busy:
-            for name in (lib.image_collection, lib.audio_collection):
+            for name in (lib.image_collection, lib.audio_collection, *lib.switch_collections):
                 if lib.store.has_collection(name):
                     vectors[name] = lib.store.count(name)
         from engine.models.device import pick_device
@@ -350,6 +364,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "notices": lib.notices,  # e.g. files queued again because their vectors were lost
             "analyzers": per_analyzer,
             "analyzers_not_ready": waiting,
+            "switches": [st.to_json() for st in switching],  # models being switched to (`models use`)
         }
     if args.json:
         print(json.dumps(info, indent=2))
@@ -372,6 +387,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         if st["test_model"]:
             state += " (test model with random weights: results are not meaningful)"
         print(f"  {m}: {state}")
+    for sw in switching:
+        print(f"  switching the {_t(sw.describe())}")
     print(f"Device: {info['device']}")
     print(f"Store: {_t(info['store'])}")
     for name, n in vectors.items():
@@ -390,95 +407,6 @@ def cmd_retry(args: argparse.Namespace) -> int:
         n = lib.catalog.retry_failed()
     print(f"Re-queued {n} failed files; run `lookalike index` to process them.")
     return 0
-
-
-def _models_check(args: argparse.Namespace) -> int:
-    from engine.cli.models_check import check_models
-
-    with _open_library(args) as lib:
-        checks = check_models(lib, args.ids or None)
-    if args.json:
-        print(json.dumps([c.to_json() for c in checks], indent=2))
-    else:
-        for c in checks:
-            note = " (test model with random weights)" if c.test_model else ""
-            if c.ok:
-                print(f"{c.model_id}: ok{note} — {c.probe or 'files verified'}")
-            else:
-                print(f"{c.model_id}: PROBLEM{note}")
-                for problem in c.problems:
-                    print(f"  {_t(problem)}")
-    return 0 if all(c.ok for c in checks) else EXIT_ERROR
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    from engine.models import fetch, registry
-    from engine.storage.settings import Settings
-
-    settings = Settings.load(args.home)
-    mdir = settings.models_dir
-    if args.models_cmd == "list":
-        rows = []
-        for m in registry.MODELS.values():
-            rows.append(
-                {
-                    "id": m.id,
-                    "role": m.role,
-                    "title": m.title,
-                    "installed": registry.is_installed(mdir, m.id),
-                    "test_model": registry.is_test_model(mdir, m.id),
-                    "download_bytes": m.download_size,
-                }
-            )
-        if args.json:
-            print(json.dumps(rows, indent=2))
-        else:
-            for r in rows:
-                mark = "installed" if r["installed"] else "missing"
-                if r["test_model"]:
-                    mark += " (test model)"
-                nbytes = r["download_bytes"]
-                size = f"{nbytes / 1e6:.0f} MB" if isinstance(nbytes, int) else "size n/a"
-                print(f"{r['id']:<34} {r['role']:<10} {mark:<24} {size}  {r['title']}")
-        return 0
-    if args.models_cmd == "download":
-        # The speech model too while speech is on (it is optional: indexing never waits for it).
-        ids = args.ids or settings.model_ids() + ([settings.speech_model] if settings.speech else [])
-        for model_id in ids:
-            bar: Any = None
-
-            def progress(name: str, done: int, total: int | None) -> None:
-                nonlocal bar
-                from tqdm import tqdm
-
-                if bar is None or bar.desc != name:
-                    if bar is not None:
-                        bar.close()
-                    bar = tqdm(total=total, unit="B", unit_scale=True, desc=name, file=sys.stderr)
-                bar.n = done
-                bar.refresh()
-
-            if registry.is_installed(mdir, model_id) and not args.force:
-                print(f"{model_id}: already installed")
-                continue
-            # What is fetched, from where, and how each file is verified, before any byte moves.
-            for line in fetch.describe(model_id, fetch.plan(mdir, model_id)):
-                print(_t(line))
-            try:
-                fetch.download(mdir, model_id, progress=progress)
-            finally:
-                if bar is not None:
-                    bar.close()
-            print(f"{model_id}: installed")
-        return 0
-    if args.models_cmd == "check":
-        return _models_check(args)
-    if args.models_cmd == "install":
-        for model_id in fetch.install_from(mdir, args.src, args.ids or None):
-            note = " (test model with random weights)" if registry.is_test_model(mdir, model_id) else ""
-            print(f"{model_id}: installed from {_t(args.src)}{note}")
-        return 0
-    return EXIT_USAGE
 
 
 # -- parser -----------------------------------------------------------------------------------------
@@ -585,20 +513,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_duplicates.add_parser(sub)
 
-    p = sub.add_parser("models", help="list, download or install models")
-    msub = p.add_subparsers(dest="models_cmd", metavar="ACTION", required=True)
-    m = msub.add_parser("list", help="known models and whether they are installed")
-    m.add_argument("--json", action="store_true")
-    m = msub.add_parser("download", help="download models once (the only command that uses the network)")
-    m.add_argument("ids", nargs="*", help="model ids (default: the ones the settings use)")
-    m.add_argument("--force", action="store_true", help="download again even if installed")
-    m = msub.add_parser("check", help="verify the installed models' files and run each once on probes")
-    m.add_argument("ids", nargs="*", help="model ids (default: the ones the settings use)")
-    m.add_argument("--json", action="store_true")
-    m = msub.add_parser("install", help="install models from a folder (no network)")
-    m.add_argument("--from", dest="src", type=Path, required=True, help="folder with <model_id>/ subfolders")
-    m.add_argument("ids", nargs="*", help="only these model ids")
-    p.set_defaults(func=cmd_models)
+    from engine.cli import models as cli_models  # light, like watch
+
+    cli_models.add_parser(sub)
     for command in sub.choices.values():
         # `lookalike index DIR -v` as well as `lookalike -v index DIR` (SUPPRESS: no default that would
         # overwrite the global flag).

@@ -91,6 +91,21 @@ def word_boxes(r: Any) -> list[list[tuple[float, float]]]:
     return out
 
 
+_TAKEN_VERB = {"exif": "taken", "container": "recorded", "tags": "recorded"}
+
+
+def date_text(r: Any) -> str:
+    """The preview's Date row: when it was taken or recorded (EXIF, a video's creation time, a sound's
+    date tag; the wall clock where it was), else the file's date, each labelled so that a file's
+    modification time is never read as the day a photo was taken."""
+    taken = getattr(r, "capture_time", None)
+    if taken:
+        day, _, clock = str(taken).partition("T")
+        verb = _TAKEN_VERB.get(str(getattr(r, "taken_from", "")), "taken")
+        return f"{day} {clock[:5]}".strip() + f" ({verb})"
+    return f"{format_date(r.mtime)} (file date; no capture date recorded)"
+
+
 def _photo_size(path: str) -> tuple[int, int] | None:
     from PIL import Image, UnidentifiedImageError
 
@@ -168,7 +183,7 @@ class PreviewPane(QWidget):
             return
         self.title.setText(os.path.basename(r.path))
         self.fields["Path"].setText(r.path)
-        self.fields["Date"].setText(format_date(r.mtime))
+        self.fields["Date"].setText(date_text(r))
         self.fields["Size"].setText(format_size(r.size))
         self.fields["Score"].setText(relevance.score_details(r, mode))
         why = reasons_text(r)

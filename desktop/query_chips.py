@@ -1,4 +1,4 @@
-"""How the search box understood the query, as removable chips: 📅 July 2023 · 📍 Porto · "beach".
+"""How the search box understood the query, as removable chips: 📅 July 2023 · 📍 Porto · 📷 Canon · "beach".
 
 The chips come from engine.search.understand.explain_offline, run on the GUI thread against a summary of
 the library (its places and years), so they follow the typing without asking the engine. Removing a
@@ -16,9 +16,9 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWidget
 
 from desktop.qt_compat import emit
 
-ICONS = {"date": "📅", "place": "📍", "text": "🔎"}
+ICONS = {"date": "📅", "place": "📍", "camera": "📷", "text": "🔎"}
 #: Shown instead where no installed font has the emoji (a bare Linux desktop draws empty boxes).
-WORDS = {"date": "when:", "place": "where:", "text": "words:"}
+WORDS = {"date": "when:", "place": "where:", "camera": "camera:", "text": "words:"}
 _STYLE = (
     "QToolButton { border: 1px solid palette(mid); border-radius: 10px; padding: 1px 8px; }"
     "QToolButton:hover { background: palette(midlight); }"

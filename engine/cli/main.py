@@ -342,7 +342,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "installed": registry.is_installed(s.models_dir, m),
                 "test_model": registry.is_test_model(s.models_dir, m),
             }
-            for m in s.model_ids()
+            # The speech model too while speech is on: optional, but its stage waits without it.
+            for m in [*s.model_ids(), *([s.speech_model] if s.speech else [])]
         }
         vectors = {}
         if not busy:
@@ -379,7 +380,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print("Analyzers (done / pending / failed):")
     for name, c in per_analyzer.items():
         a = analyzers[name]
-        why = f"  [not running: {_t(waiting[name])}]" if name in waiting else ""
+        # Said only when files wait for it: no "speech model missing" in a library of photos.
+        why = f"  [not running: {_t(waiting[name])}]" if name in waiting and c["pending"] else ""
         print(f"  {a.label:<28} {c['done']} / {c['pending']} / {c['failed']}{why}")
     print("Models:")
     for m, st in models.items():
@@ -479,7 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="FINDER",
         help="only this finder: text (words read in pictures), visual, names (file and folder names), "
-        "sounds, or another the engine lists when asked for a wrong one; repeatable",
+        "sounds, speech, date, place, camera (what the query names of those: `canon --only camera`), "
+        "or another the engine lists when asked for a wrong one; repeatable",
     )
     query_opts(p)
     p.set_defaults(func=cmd_search)

@@ -17,7 +17,7 @@ import numpy as np
 
 from engine.search import ranking
 from engine.search.examples import encode_example
-from engine.search.results import Result, in_folder, match_from_cosine
+from engine.search.results import Result, add_capture_times, in_folder, match_from_cosine
 from engine.search.retrievers.base import Candidate
 from engine.search.retrievers.visual import vector_candidates
 from engine.search.stacks import stack_results
@@ -75,7 +75,7 @@ def _similar_results(lib: Library, found: list[Candidate]) -> list[Result]:
                 c.good,
             )
         )
-    return out
+    return add_capture_times(lib, out)
 
 
 def search_similar(

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from engine.errors import LookalikeError, ModelMissingError
 from engine.search import query as query_mod
 from engine.search.query import ParsedQuery, parse_query
-from engine.search.results import Reason, Result, match_from_cosine
+from engine.search.results import Reason, Result, add_capture_times, match_from_cosine
 from engine.search.retrievers.base import Candidate, Retriever
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def applicable(
     """The retrievers to run for these kinds and ``--only`` groups."""
     out = []
     for r in retrievers:
-        if only and r.group not in only and r.name not in only:
+        if only and r.group not in only and r.name not in only and not r.aliases & set(only):
             continue
         if kinds and not set(kinds) & r.kinds:
             continue
@@ -150,6 +150,7 @@ def search(
     folder = folder or q.filters.get("folder")
     if only:
         known = {r.group for r in retrievers} | {r.name for r in retrievers}
+        known |= {a for r in retrievers for a in r.aliases}
         unknown = sorted(set(only) - known)
         if unknown:
             raise LookalikeError(
@@ -204,4 +205,4 @@ def to_results(lib: Library, fused: list[_Fused]) -> list[Result]:
                 f.good,
             )
         )
-    return out
+    return add_capture_times(lib, out)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.library import Library
 
 
 @dataclass
@@ -72,6 +75,17 @@ class Result:
     good: bool | None = None
     #: Near-duplicates and burst shots folded under this one (engine.search.stacks), best first.
     stack: list[Result] = field(default_factory=list)
+    #: When it was taken or recorded, as the wall clock where it was (ISO, "2023-07-14T18:02:11"), from
+    #: the metadata analyzer; None when not known (yet). ``taken_from`` says where that came from:
+    #: "exif", "container" (a video's creation time), "tags" (a sound's) or "mtime" (the file's date:
+    #: nothing was recorded, so it is no capture date). Filled by :func:`add_capture_times`.
+    taken: str | None = None
+    taken_from: str | None = None
+
+    @property
+    def capture_time(self) -> str | None:
+        """``taken`` when it is a real capture or recording time (not the file's modification time)."""
+        return self.taken if self.taken and self.taken_from not in (None, "mtime") else None
 
     @property
     def name(self) -> str:
@@ -88,6 +102,20 @@ class Result:
         d["reason"] = self.reason
         d["stack"] = [r.to_json() for r in self.stack]
         return d
+
+
+def add_capture_times(lib: Library, results: list[Result]) -> list[Result]:
+    """Fill ``taken`` / ``taken_from`` of ``results`` (and of the results stacked under them) from the
+    metadata table, in one query; files it has not read yet keep None. Returns ``results``."""
+    from engine.storage import metadata as sm
+
+    everything = [*results, *(s for r in results for s in r.stack)]
+    rows = sm.get_many(lib.catalog, [r.file_id for r in everything if r.taken is None])
+    for r in everything:
+        row = rows.get(r.file_id)
+        if row is not None and row.local:
+            r.taken, r.taken_from = row.local, row.time_source
+    return results
 
 
 #: Text→image cosines of UForm-class models: below LOW is no match, above HIGH a sure one. Set from the

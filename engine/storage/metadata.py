@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS file_meta (
 CREATE INDEX IF NOT EXISTS file_meta_local ON file_meta(local);
 CREATE INDEX IF NOT EXISTS file_meta_city ON file_meta(city);
 CREATE INDEX IF NOT EXISTS file_meta_region ON file_meta(region);
-CREATE INDEX IF NOT EXISTS file_meta_cc ON file_meta(cc)
+CREATE INDEX IF NOT EXISTS file_meta_cc ON file_meta(cc);
+CREATE INDEX IF NOT EXISTS file_meta_camera ON file_meta(camera)
 """
 
 _COLS = (
@@ -133,6 +134,17 @@ class PlaceCount:
     name: str  # the city or region name, or the country's name
     cc: str  # its country code (for a country, the key)
     region: str | None  # a city's region (to tell Valencia, Spain from Valencia, Venezuela)
+    files: int
+
+
+@dataclass(frozen=True)
+class CameraCount:
+    """A camera that occurs in the library (its EXIF make and model as stored, and the name people use
+    for it, ``camera``), with how many files it made."""
+
+    make: str | None
+    model: str | None
+    camera: str
     files: int
 
 
@@ -283,6 +295,8 @@ class Filter:
 
     ranges: tuple[tuple[str | None, ...], ...] = ()
     places: tuple[tuple[str, str, str | None], ...] = ()
+    #: Camera names (``file_meta.camera``, "Canon EOS 80D"): a file must be made by one of them.
+    cameras: tuple[str, ...] = ()
     #: When True, modification-time dates never match a date filter.
     header_dates_only: bool = False
     kinds: tuple[str, ...] = ()
@@ -290,7 +304,7 @@ class Filter:
 
     @property
     def empty(self) -> bool:
-        return not self.ranges and not self.places
+        return not self.ranges and not self.places and not self.cameras
 
 
 # The queries below say CROSS JOIN: it makes SQLite walk file_meta first, through its date or place
@@ -331,6 +345,9 @@ def _where(f: Filter) -> tuple[str, list[Any]]:
                     ors.append(f"m.{col} = ?")
                     args.append(name)
         clauses.append("(" + " OR ".join(ors) + ")")
+    if f.cameras:
+        clauses.append(f"m.camera IN ({','.join('?' * len(f.cameras))})")
+        args += list(f.cameras)
     if f.kinds:
         clauses.append(f"f.kind IN ({','.join('?' * len(f.kinds))})")
         args += list(f.kinds)
@@ -399,6 +416,19 @@ def places(catalog: Catalog) -> list[PlaceCount]:
     out += [PlaceCount(REGION, r, cc, None, n) for (r, cc), n in regions.items()]
     out += [PlaceCount(COUNTRY, name, cc, None, n) for cc, (name, n) in countries.items()]
     out.sort(key=lambda p: (-p.files, p.level, p.name))
+    return out
+
+
+def cameras(catalog: Catalog) -> list[CameraCount]:
+    """Every camera that made an indexed file of the library, most files first."""
+    rows = _read(
+        catalog,
+        "SELECT m.make, m.model, m.camera, COUNT(*) FROM file_meta m JOIN files f ON f.id = m.file_id "
+        "WHERE m.camera IS NOT NULL AND f.state = ? GROUP BY m.make, m.model, m.camera",
+        (INDEXED,),
+    )
+    out = [CameraCount(make, model, camera, n) for make, model, camera, n in rows]
+    out.sort(key=lambda c: (-c.files, c.camera))
     return out
 
 

@@ -72,6 +72,8 @@ class Retriever:
     name: str = ""
     #: What ``--only`` calls it ("text", "visual", "names", "sounds"); several may share a group.
     group: str = ""
+    #: Other names ``--only`` knows it by (the metadata retriever is also "date", "place", "camera").
+    aliases: frozenset[str] = frozenset()
     #: The file kinds it can find; the ranking skips it when the query's kinds leave none of them.
     kinds: frozenset[str] = ALL_KINDS
     #: Exact-text retrievers: their hits are good by definition and they answer :meth:`having`.

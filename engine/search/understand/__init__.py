@@ -9,6 +9,9 @@ joins ``UNDERSTANDERS`` and :func:`allowed_files` joins ``FILTERS``. For "beach 
 * ``q.understood`` gets ("date", "July 2023") and ("place", "Porto") chips;
 * the files allowed are those made in July 2023 *and* in Porto (engine.storage.metadata.matching).
 
+Cameras the library has photos from are understood the same way ("canon", "taken with pixel": a
+("camera", "Canon") chip and ``q.filters["camera"]`` = the camera names; engine.search.understand.cameras).
+
 When no file passes, ``q.understood`` gets an ("empty", "No photos from July 2023 in Porto") chip,
 which the CLI prints and the app shows; the search returns nothing rather than unrelated pictures.
 
@@ -29,13 +32,17 @@ from engine.errors import LookalikeError
 from engine.search import query as query_mod
 from engine.search.query import ParsedQuery, fold, parse_query
 from engine.search.results import Result
+from engine.search.understand.cameras import CameraIndex
 from engine.search.understand.dates import DateRange, fillers, find_dates, keep_weak
 from engine.search.understand.filters import (
+    CAMERA,
     DATE,
     EMPTY,
     FRAGMENTS,
+    ONLY,
     PLACE,
     REASON,
+    camera_index,
     filter_of,
     metadata_reason,
     place_index,
@@ -94,11 +101,39 @@ def understand_text(
         q.filters.setdefault(PLACE, []).extend(p.places)
         q.understood.append((PLACE, p.label))
         fragments.append((PLACE, p.label, p.fragment))
+    _drop_fillers(q)
+
+
+def _drop_fillers(q: ParsedQuery) -> None:
     # "photos from 2019", "fotos de Oporto": what is left says nothing to the image model.
     useless = fillers()
     if q.text and all(fold(w) in useless for w in q.text.split()):
         q.text = ""
         q.words = []
+
+
+def understand_cameras(lib: Library | None, q: ParsedQuery) -> None:
+    """The UNDERSTANDERS step for cameras: a make or model the library has photos from leaves the text
+    for ``q.filters["camera"]`` (see engine.search.understand.cameras). Without a library, nothing."""
+    if lib is not None:
+        understand_camera_text(q, camera_index(lib))
+
+
+def understand_camera_text(q: ParsedQuery, cameras: CameraIndex | None) -> None:
+    """:func:`understand_cameras` given the library's camera index (the app's :class:`LibrarySummary`
+    has one, for the chips while typing)."""
+    if not q.text or cameras is None or not len(cameras):
+        return
+    found = cameras.find(q.text, _spans_of(q.text, q.phrases))
+    if not found:
+        return
+    fragments = q.filters.setdefault(FRAGMENTS, [])
+    for m in found:
+        q.consume(m.fragment)
+        q.filters.setdefault(CAMERA, []).extend(c for c in m.cameras if c not in q.filters.get(CAMERA, ()))
+        q.understood.append((CAMERA, m.label))
+        fragments.append((CAMERA, m.label, m.fragment))
+    _drop_fillers(q)
 
 
 def _spans_of(text: str, phrases: Sequence[str]) -> list[tuple[int, int]]:
@@ -124,13 +159,21 @@ class LibrarySummary:
 
     places: list[sm.PlaceCount] = field(default_factory=list)
     years: set[int] = field(default_factory=set)
+    cameras: list[sm.CameraCount] = field(default_factory=list)
     _index: PlaceIndex | None = None
+    _camera_index: CameraIndex | None = None
 
     @property
     def index(self) -> PlaceIndex:
         if self._index is None:
             self._index = PlaceIndex(self.places)
         return self._index
+
+    @property
+    def camera_index(self) -> CameraIndex:
+        if self._camera_index is None:
+            self._camera_index = CameraIndex(self.cameras)
+        return self._camera_index
 
     def has_files(self, r: DateRange) -> bool:
         if r.start is None or r.end is None:
@@ -150,8 +193,9 @@ class LibrarySummary:
 def library_summary(lib: Library) -> LibrarySummary:
     """The :class:`LibrarySummary` of ``lib`` (run it on the engine thread)."""
     years = {int(b) for b, _ in sm.histogram(lib.catalog, "year") if b and b.isdigit()}
-    summary = LibrarySummary(sm.places(lib.catalog), years)
+    summary = LibrarySummary(sm.places(lib.catalog), years, sm.cameras(lib.catalog))
     _ = summary.index  # built here, on the engine thread: the GUI thread never imports pycountry
+    _ = summary.camera_index
     return summary
 
 
@@ -172,6 +216,7 @@ def explain_offline(
         places=summary.index if summary is not None else None,
         has_files=summary.has_files if summary is not None else None,
     )
+    understand_camera_text(q, summary.camera_index if summary is not None else None)
     try:
         _add_explicit(
             q, summary.index if summary is not None else None, after=after, before=before, place=place
@@ -197,12 +242,29 @@ def nothing_message(q: ParsedQuery) -> str:
     """'No photos from July 2023 in Porto' — what the chips say when the filters leave nothing."""
     dates = [label for kind, label in q.understood if kind == DATE]
     places = [label for kind, label in q.understood if kind == PLACE]
+    cameras = [label for kind, label in q.understood if kind == CAMERA]
     msg = "No photos"
     if dates:
         msg += " from " + " or ".join(dates)
     if places:
         msg += " in " + " or ".join(places)
+    if cameras:
+        msg += " taken with " + " or ".join(cameras)
     return msg + " in this library"
+
+
+#: ``--only`` names the metadata retriever answers to, and the filters each stands for.
+ONLY_FINDERS = {"date": (DATE,), "place": (PLACE,), "camera": (CAMERA,), "when": (DATE, PLACE, CAMERA)}
+
+
+def only_message(q: ParsedQuery, asked: Sequence[str]) -> str:
+    """What ``--only date|place|camera|when`` says when the query names none of those: "“beach” names
+    no place this library has files from"."""
+    kinds = list(dict.fromkeys(k for g in asked for k in ONLY_FINDERS[g]))
+    what = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
+    where = "" if kinds == [DATE] else " this library has files from"
+    hint = " (try 2019, July 2023 or last summer)" if DATE in kinds else ""
+    return f"“{q.raw.strip()}” names no {what}{where}{hint}"
 
 
 # -- explicit filters, sorting, reasons ----------------------------------------------------------------
@@ -263,14 +325,15 @@ def _add_explicit(
             fragments.append((PLACE, place, None))
 
 
-def add_reasons(lib: Library, results: list[Result]) -> None:
-    """Give every result without one a "when" reason (its date, place, camera), last among its reasons."""
+def add_reasons(lib: Library, results: list[Result], *, camera_first: bool = False) -> None:
+    """Give every result without one a "when" reason (its date, place, camera), last among its reasons
+    (``camera_first``: the query named a camera, so the reason leads with it)."""
     need = [r for r in results if not any(x.retriever == REASON for x in r.reasons)]
     rows = sm.get_many(lib.catalog, [r.file_id for r in need])
     for r in need:
         row = rows.get(r.file_id)
         if row is not None:
-            r.reasons.append(metadata_reason(row))
+            r.reasons.append(metadata_reason(row, camera_first=camera_first))
 
 
 def sort_by_date(lib: Library, results: list[Result], *, newest_first: bool = True) -> list[Result]:
@@ -310,12 +373,12 @@ class Understood:
             "raw": self.raw,
             "text": self.text,
             "chips": [{"kind": k, "label": v} for k, v in self.chips],
-            "filters": {k: v for k, v in self.filters.items() if k in (DATE, PLACE)},
+            "filters": {k: v for k, v in self.filters.items() if k in (DATE, PLACE, CAMERA)},
         }
 
     def describe(self) -> str:
         """One line for people: 📅 July 2023 · 📍 Porto · "beach"."""
-        icons = {DATE: "📅", PLACE: "📍"}
+        icons = {DATE: "📅", PLACE: "📍", CAMERA: "📷"}
         parts = [f"{icons[k]} {v}" for k, v in self.chips if k in icons]
         parts += [f"{k}: {v}" for k, v in self.chips if k not in icons and k != EMPTY]
         if self.text:
@@ -352,13 +415,21 @@ def search(
     understood = Understood.of(q)
     if q.empty:
         return [], understood
+    if only:
+        asked = [g for g in only if g in ONLY_FINDERS]
+        named = any(k in q.filters for g in asked for k in ONLY_FINDERS[g])
+        if asked and len(asked) == len(only) and not named:
+            # Only the date / place / camera finder, and the query names none: say so, find nothing.
+            q.understood.append((EMPTY, only_message(q, asked)))
+            return [], Understood.of(q)
+        q.filters[ONLY] = list(only)  # the metadata retriever answers alone when only it was asked
     # Options the ranking has grown since (the app's ``closest``) pass through when it takes them.
     accepted = inspect.signature(ranking.search).parameters
     extra = {k: v for k, v in ranking_kw.items() if k in accepted}
     results = ranking.search(lib, q, limit=limit, kinds=kinds, folder=folder, only=only, **extra)
     understood = Understood.of(q)  # the filter step may have added the "nothing" chip
-    if DATE in q.filters or PLACE in q.filters:
-        add_reasons(lib, results)
+    if DATE in q.filters or PLACE in q.filters or CAMERA in q.filters:
+        add_reasons(lib, results, camera_first=CAMERA in q.filters)
     if sort == "date":
         results = sort_by_date(lib, results)
     # duplicates engineer: near-duplicates and bursts fold into one result (engine/search/stacks.py).
@@ -385,6 +456,8 @@ def _register() -> None:
 
     if understand_when_where not in query_mod.UNDERSTANDERS:
         query_mod.UNDERSTANDERS.append(understand_when_where)
+    if understand_cameras not in query_mod.UNDERSTANDERS:
+        query_mod.UNDERSTANDERS.append(understand_cameras)
     if allowed_files not in query_mod.FILTERS:
         query_mod.FILTERS.append(allowed_files)
     if not any(isinstance(r, MetadataRetriever) for r in RETRIEVERS):
@@ -394,6 +467,7 @@ def _register() -> None:
 _register()
 
 __all__ = [
+    "CAMERA",
     "DATE",
     "EMPTY",
     "PLACE",
@@ -408,5 +482,6 @@ __all__ = [
     "explain_offline",
     "library_summary",
     "sort_by_date",
+    "understand_cameras",
     "understand_when_where",
 ]

@@ -40,6 +40,7 @@ class LibraryMenus(QObject):
         self._add(lib, "Errors…", self.show_errors)
         self._add(lib, "Models…", self.show_models)
         self._add(lib, "Duplicates…", self.show_duplicates)
+        self._add(lib, "Preferences…", self.show_preferences, QKeySequence.StandardKey.Preferences)
         lib.addSeparator()
         self._add(lib, "Look for changes now", self._rescan, "F5")
         self.pause_action = self._add(lib, "Pause indexing", self._toggle_pause)
@@ -103,6 +104,18 @@ class LibraryMenus(QObject):
             view = self.duplicates_view = DuplicatesView(self.w.bridge, self.w)
         view.show()
         view.raise_()
+
+    def show_preferences(self) -> None:
+        """Preferences: the models per role, and switching to another (desktop.preferences)."""
+        from desktop.preferences import PreferencesDialog
+
+        if not self.w.bridge.is_open:
+            return
+        dialog = getattr(self, "preferences_dialog", None)
+        if dialog is None:
+            dialog = self.preferences_dialog = PreferencesDialog(self.w.bridge, self.w)
+        dialog.show()
+        dialog.raise_()
 
     def show_models(self) -> None:
         """The first-run dialog: what is missing, Download or Install from folder (non-modal)."""

@@ -323,9 +323,10 @@ def complete_if_covered(lib: Library, role: str) -> bool:
 
 # -- what a switch costs -------------------------------------------------------------------------------
 
-#: Measured through the library with the default models (docs/benchmarks.md, issue 6 and 18 rows,
-#: 2 shared cores): photos per second for UForm3 small, hours of audio per hour for PANNs MobileNetV1.
-_BASE_RATES = {"uform3-image-text-english-small": 14.0, "panns-mobilenetv1": 290.0}
+#: Measured through the library with random weights of the real shapes (docs/benchmarks.md, stop 9:
+#: 2 shared cores): photos per second for UForm3 small (13.4-14.8), hours of audio per hour for PANNs
+#: MobileNetV1 (277-307) and Cnn14 (25). Used where the per-model table (engine.models.costs) lacks one.
+_BASE_RATES = {"uform3-image-text-english-small": 14.0, "panns-mobilenetv1": 290.0, "panns-cnn14": 25.0}
 
 
 @dataclass
@@ -377,7 +378,9 @@ def _measured_rate(model_id: str) -> tuple[float, str] | None:
         return None
     when = getattr(cost, "measured", "")
     load = getattr(cost, "load", "")
-    return float(cost.files_per_s), f"measured {when} at load {load}, random weights of the real shape"
+    shape = getattr(cost, "shape", "real")
+    what = "random weights of the real shape" if shape == "real" else f"measured on {shape}"
+    return float(cost.files_per_s), f"measured {when} at load {load}, {what}"
 
 
 def estimated_rate(model_id: str) -> tuple[float, str]:
@@ -387,9 +390,12 @@ def estimated_rate(model_id: str) -> tuple[float, str]:
     measured = _measured_rate(model_id)
     if measured is not None:
         return measured
+    if model_id in _BASE_RATES:
+        return _BASE_RATES[model_id], "measured through the library on the project's 2-core benchmark machine"
     spec = registry.spec(model_id)
     base_id = registry.for_role(spec.role)[0].id
-    base_rate = _BASE_RATES.get(base_id, 10.0)
+    base = _measured_rate(base_id) if base_id != model_id else None
+    base_rate = base[0] if base is not None else _BASE_RATES.get(base_id, 10.0)
     base_params = registry.spec(base_id).params_m or 1.0
     params = spec.params_m or base_params
     return base_rate * base_params / params, (

@@ -1,0 +1,97 @@
+"""What the Preferences page shows about the models, read on the engine core thread (``service.call``).
+
+Qt-free, like :mod:`desktop.library_queries`: :func:`model_choices` takes the Library and returns plain
+rows, one per known model of the roles a user can choose (photos and videos, sounds, speech), with its
+size, whether it is installed, its languages, whether it is in use or being switched to, and what a
+switch to it would cost on this library (engine.indexing.switches.switch_cost: the measured per-model
+speed where the table has it, else an estimate from the parameter count, which the text says).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: The roles the page lists, with their headings.
+ROLES = (
+    ("image-text", "Photos and video moments (and the words you type)"),
+    ("audio", "Sounds"),
+    ("speech", "Speech"),
+)
+
+
+@dataclass
+class ModelChoice:
+    model_id: str
+    role: str
+    title: str
+    installed: bool
+    test_model: bool
+    #: Bytes to download (files with a published size), or None when unknown.
+    size: int | None
+    params_m: float | None
+    languages: list[str] = field(default_factory=list)
+    #: "in use", "switching to", or "".
+    use: str = ""
+    #: What switching to it costs here ("about 40 min for your 12,000 photos (estimate …)"), or "".
+    cost: str = ""
+    default: bool = False
+
+
+@dataclass
+class SwitchInfo:
+    role: str
+    current: str
+    target: str
+    done: int
+    total: int
+    waiting: str | None
+    line: str
+
+
+@dataclass
+class Choices:
+    models: list[ModelChoice]
+    switches: list[SwitchInfo]
+    models_dir: str
+
+
+def model_choices(lib: Any) -> Choices:
+    """Every choosable model with its state on this library, and the switches in progress."""
+    from engine.indexing import switches
+    from engine.models import registry
+
+    s = lib.settings
+    in_use = {s.image_text_model: "in use", s.audio_model: "in use", s.speech_model: "in use"}
+    for nxt in (s.next_image_text_model, s.next_audio_model):
+        if nxt:
+            in_use[nxt] = "switching to"
+    out = []
+    for role, _heading in ROLES:
+        for m in registry.for_role(role):
+            use = in_use.get(m.id, "")
+            cost = ""
+            if not use and role in switches.ROLES:
+                cost = switches.switch_cost(lib, m.id).describe()
+            elif not use and role == "speech":
+                cost = "no re-embedding: files transcribed already keep their transcripts"
+            out.append(
+                ModelChoice(
+                    model_id=m.id,
+                    role=role,
+                    title=m.title,
+                    installed=registry.is_installed(s.models_dir, m.id),
+                    test_model=registry.is_test_model(s.models_dir, m.id),
+                    size=m.download_size,
+                    params_m=m.params_m,
+                    languages=list(m.languages),
+                    use=use,
+                    cost=cost,
+                    default=m.default,
+                )
+            )
+    sw = [
+        SwitchInfo(st.role, st.current, st.target, st.done + st.failed, st.total, st.waiting, st.describe())
+        for st in switches.states(lib)
+    ]
+    return Choices(out, sw, str(s.models_dir))

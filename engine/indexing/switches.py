@@ -316,6 +316,9 @@ def complete_if_covered(lib: Library, role: str) -> bool:
     s.save()
     log.info("%s model switched: %s -> %s", role, old, nxt)
     lib.unload_models()
+    gone = collection(role, old)
+    for key in [k for k in lib.memo if gone in k]:  # the search's samples of the old collection
+        lib.memo.pop(key, None)
     lib.drop_unused_collections()
     _clear_stage(lib, r)
     return True

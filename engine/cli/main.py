@@ -85,6 +85,8 @@ class _Bar:
         from tqdm import tqdm
 
         if self.bar is None:
+            if not p.total and not (p.done or p.failed):
+                return  # nothing to do: no empty "indexing: 0file" bar
             self.bar = tqdm(total=p.total, unit="file", desc=p.phase, file=sys.stderr, dynamic_ncols=True)
         if self.bar.total != p.total:
             self.bar.total = p.total
@@ -205,10 +207,13 @@ def cmd_index(args: argparse.Namespace) -> int:
             )
             return 0
         rate = report.indexed / report.seconds if report.seconds > 0 else 0.0
-        print(
-            f"Indexed {report.indexed} files in {report.seconds:.1f} s ({rate:.1f}/s); "
-            f"{report.failed} failed."
-        )
+        if report.indexed or report.failed or report.cancelled:
+            print(
+                f"Indexed {_files(report.indexed)} in {report.seconds:.1f} s ({rate:.1f}/s); "
+                f"{report.failed} failed."
+            )
+        else:
+            print("Nothing new to index.")
         for path, err in report.failures[:20]:
             print(f"  failed: {_t(path)}: {_t(err)}")
         if len(report.failures) > 20:
@@ -224,6 +229,11 @@ def cmd_index(args: argparse.Namespace) -> int:
         if report.cancelled or (slow is not None and slow.cancelled):
             print("Cancelled: the rest stays queued for the next `lookalike index`.")
         return 0
+
+
+def _files(n: int) -> str:
+    """'1 file', '2 files'."""
+    return f"{n:,} file" + ("" if n == 1 else "s")
 
 
 def _analysis_json(r: Any) -> dict[str, Any]:
@@ -243,7 +253,7 @@ def _print_analyses(r: Any) -> None:
 
     for name, (done, failed) in r.by_analyzer.items():
         an = get_analyzer(name)
-        print(f"{(an.label if an else name).capitalize()}: {done} files done, {failed} failed.")
+        print(f"{(an.label if an else name).capitalize()}: {_files(done)} done, {failed} failed.")
     for name, path, err in r.failures[:20]:
         print(f"  {name} failed: {_t(path)}: {_t(err)}")
     if len(r.failures) > 20:

@@ -109,8 +109,13 @@ def _parse_offset(text: str | None) -> int | None:
     return minutes if m.group(1) == "+" else -minutes
 
 
+#: The clocks' zero points, which muxers and cameras write for "no date" (ffmpeg's MP4 writer puts
+#: 1970-01-01T00:00:00Z in creation_time when it has none; QuickTime counts from 1904).
+_EPOCHS = (datetime(1970, 1, 1), datetime(1904, 1, 1))
+
+
 def _valid(dt: datetime) -> bool:
-    return dt.year >= _EARLIEST_YEAR
+    return dt.year >= _EARLIEST_YEAR and dt.replace(tzinfo=None) not in _EPOCHS
 
 
 def _from_wall_clock(local: datetime, offset_min: int | None) -> tuple[float, str]:

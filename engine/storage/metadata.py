@@ -23,7 +23,8 @@ from typing import Any, Protocol
 from engine.storage.catalog import INDEXED, Catalog
 
 #: Bumped when the table's meaning changes; rows of an older version are redone by the analyzer.
-TABLE_VERSION = 1
+#: 2: a container's 1970-01-01 / 1904-01-01 creation time (no date set) is no capture date.
+TABLE_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS file_meta (

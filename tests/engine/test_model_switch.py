@@ -390,3 +390,73 @@ def test_models_use_on_the_command_line_with_index_and_status_showing_the_stage(
     assert list(info["vectors"]) == [collection_name("image_text", MULTI)]
     code, out, _ = cli(capsys, "models", "use", MULTI)
     assert code == 0 and "already" in out
+
+
+# -- the service ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_service_runs_a_switch_as_a_stage_that_pauses_resumes_and_completes(
+    lib_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.indexing.analyzers import reembed
+    from engine.service.core import Service
+
+    prepare = reembed.ReembedImageText._prepare
+
+    def slow(*args: object) -> object:
+        time.sleep(0.1)
+        return prepare(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reembed.ReembedImageText, "_prepare", staticmethod(slow))
+    make_library(tmp_path / "pics", 16)
+    with Library.open(lib_home) as lib:
+        _index(lib, tmp_path / "pics")
+        svc = Service(lib, watch=False, quiet_period=0.1)
+        svc.start()
+        try:
+
+            def reembedded() -> int:
+                c = svc.progress().analyses.get("reembed_image_text", {})
+                return c.get("done", 0)
+
+            result = svc.use_model(MULTI).result(timeout=60)
+            assert result.switch is not None and result.switch.pending == 16
+            deadline = time.monotonic() + 60
+            while svc.progress().stage != "re-embedding pictures" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert svc.progress().stage == "re-embedding pictures"
+            svc.pause()
+            while svc.progress().state != "paused" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert svc.progress().state == "paused"
+            count = svc.call(lambda lib: switches_done(lib)).result(timeout=30)
+            time.sleep(1.0)
+            assert svc.call(lambda lib: switches_done(lib)).result(timeout=30) == count < 16
+            # Search answers while the switch waits, from the old model.
+            hits = svc.search_text("a red car", limit=16).result(timeout=30)
+            assert hits and svc.call(lambda lib: lib.image_collection).result() == collection_name(
+                "image_text", SMALL
+            )
+            svc.resume()
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                model = svc.call(lambda lib: lib.settings.image_text_model).result(timeout=30)
+                if model == MULTI:
+                    break
+                time.sleep(0.1)
+            assert model == MULTI
+            names = svc.call(lambda lib: lib.store.collections()).result(timeout=30)
+            assert [n for n in names if n.startswith("image_text__")] == [
+                collection_name("image_text", MULTI)
+            ]
+            assert reembedded() in (0, 16)  # the stage's rows are cleared once it completes
+        finally:
+            svc.stop()
+
+
+def switches_done(lib: Library) -> int:
+    from engine.indexing import switches
+
+    st = switches.state(lib, "image-text")
+    return st.done if st else -1

@@ -1,5 +1,7 @@
-"""Which index the native Milvus Lite (2.5.x) should use at which size: exact FLAT against IVF_FLAT at
-several ``nprobe``, latency p50 / p95 and recall@10 against exact search, on real-shaped vectors.
+"""Which index the native Milvus Lite (2.5.x) should use at which size: exact FLAT against the store's
+cell layout (store_native: k-means cells, each a FLAT collection, ``nprobe`` of them searched) at several
+``nprobe``, latency p50 / p95 and recall@10 against exact search, on real-shaped vectors; with
+``--lite-ivf`` also 2.5.1's own IVF_FLAT, which it never builds (its recall does not move with nprobe).
 
 Real-shaped: the centres are real embeddings (the all-MiniLM-L6-v2 model in /work/shared/assets/models
 over the labels and captions of the shared photo and sound sets, a few thousand texts), projected to the
@@ -8,7 +10,8 @@ of similar shots) and video moments as short random walks (a clip's frames drift
 points near the centres, as a text query lands near a group of photos. Uniform random vectors, IVF's
 worst case, are measured beside them with ``--uniform``.
 
-    python bench/bench_lite_index.py [--sizes 100000 500000] [--queries 200]
+    python bench/bench_lite_index.py [--sizes 100000 500000] [--queries 200] [--cells 64] [--nprobe 8 10]
+                                     [--lite-ivf] [--uniform]
 
 Needs milvus-lite 2.5.x. Prints one line per (size, index) and, last, one line of JSON.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -119,16 +123,31 @@ def _fill(store: object, name: str, vecs: np.ndarray) -> None:
     store.flush()  # type: ignore[attr-defined]
 
 
+def _lite_ivf(store: object, name: str, nlist: int) -> None:
+    """Swap the collection's FLAT index for 2.5.1's own IVF_FLAT (to show what it does: it is never built)."""
+    c = store._client  # type: ignore[attr-defined]
+    c.release_collection(name)
+    c.drop_index(name, "vector")
+    params = c.prepare_index_params()
+    params.add_index(
+        field_name="vector", index_type="IVF_FLAT", metric_type="COSINE", params={"nlist": nlist}
+    )
+    c.create_index(name, params, sync=False)
+    c.load_collection(name, timeout=900)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 500_000])
     ap.add_argument("--queries", type=int, default=200)
-    ap.add_argument("--limit", type=int, default=50)
+    ap.add_argument("--limit", type=int, default=40, help="top-k asked (the search box asks 2 x 20)")
     ap.add_argument("--uniform", action="store_true", help="uniform random vectors (IVF's worst case)")
-    ap.add_argument("--nprobe", type=int, nargs="+", default=[16, 32, 64])
+    ap.add_argument("--cells", type=int, nargs="+", default=[64], help="cells per layout")
+    ap.add_argument("--nprobe", type=int, nargs="+", default=[6, 8, 10, 12, 16])
+    ap.add_argument("--lite-ivf", action="store_true", help="also 2.5.1's own IVF_FLAT (nprobe 16 / 1024)")
     args = ap.parse_args()
 
-    from engine.storage import store as store_mod
+    from engine.storage import store_native
     from engine.storage.milvus_lite import engine_name
     from engine.storage.store import VectorStore
 
@@ -136,6 +155,24 @@ def main() -> None:
         sys.exit("needs milvus-lite 2.5.x")
     out: dict[str, float] = {}
     work = Path(tempfile.mkdtemp(prefix="lookalike-index-"))
+
+    def measure(s: VectorStore, label: str, key: str, qs: np.ndarray, exact: np.ndarray) -> None:
+        times, rec = [], []
+        s.search("v", qs[:1], args.limit)
+        for i, q in enumerate(qs):
+            t = time.perf_counter()
+            hits = s.search("v", q[None], args.limit)[0]
+            times.append(time.perf_counter() - t)
+            rec.append(len({h.file_id for h in hits[:10]} & set(exact[i].tolist())) / 10)
+        p50, p95 = np.percentile(np.array(times) * 1e3, [50, 95])
+        r = float(np.mean(rec))
+        print(
+            f"{len(vecs):>8} {label:<28} p50 {p50:6.1f} ms p95 {p95:6.1f} ms recall@10 {r:.4f} "
+            f"(worst query {min(rec):.1f}; load {os.getloadavg()[0]:.1f})",
+            flush=True,
+        )
+        out[f"{key}_p50_ms"], out[f"{key}_p95_ms"], out[f"{key}_recall10"] = p50, p95, r
+
     try:
         for n in args.sizes:
             if args.uniform:
@@ -146,45 +183,67 @@ def main() -> None:
                 qs /= np.linalg.norm(qs, axis=1, keepdims=True)
             else:
                 vecs, qs = realistic_vectors(n), realistic_queries(args.queries)
-            exact = np.argsort(-(qs @ vecs.T), axis=1)[:, :10]
-            t = time.perf_counter()
+            exact = np.stack([np.argpartition(-(vecs @ q), 10)[:10] for q in qs])
             brute = []
             for q in qs:
                 t = time.perf_counter()
                 np.argpartition(-(vecs @ q), args.limit)[: args.limit]
                 brute.append(time.perf_counter() - t)
-            print(f"{n:>8} numpy brute force p50 {np.median(brute) * 1e3:6.1f} ms")
+            print(
+                f"{n:>8} numpy brute force p50 {np.median(brute) * 1e3:6.1f} ms "
+                f"(load {os.getloadavg()[0]:.1f})"
+            )
             out[f"numpy_p50_ms_{n}"] = float(np.median(brute) * 1e3)
-            setups: list[tuple[str, int, list[int]]] = [("FLAT", 0, [0])]
-            nlist = store_mod.native_index(max(n, store_mod.NATIVE_FLAT_MAX_ROWS + 1))[1]
-            setups.append(("IVF_FLAT", nlist, args.nprobe))
-            for kind, nl, probes in setups:
-                path = work / f"{n}-{kind}"
-                store_mod.NATIVE_FLAT_MAX_ROWS = 0 if kind == "IVF_FLAT" else 10**12
+            # FLAT (exact), then 2.5.1's own IVF_FLAT on the same rows if asked.
+            store_native.CELLS_MIN_ROWS = 10**12
+            path = work / f"{n}-flat"
+            t0 = time.perf_counter()
+            with VectorStore.open("", lite_path=path) as s:
+                s.ensure_collection("v", DIM)
+                _fill(s, "v", vecs)
+                print(f"{n:>8} filled in {time.perf_counter() - t0:.0f} s", flush=True)
+                measure(s, "FLAT", f"flat_{n}", qs, exact)
+                if args.lite_ivf:
+                    _lite_ivf(s, "v", 1024)
+                    for probe in (16, 1024):
+                        ivf = {"nprobe": probe}
+                        times, rec = [], []
+                        for i, q in enumerate(qs):
+                            t = time.perf_counter()
+                            res = s._client.search(
+                                "v",
+                                data=[q],
+                                limit=args.limit,
+                                search_params={"metric_type": "COSINE", "params": ivf},
+                            )
+                            times.append(time.perf_counter() - t)
+                            rec.append(len({int(h["id"]) for h in res[0][:10]} & set(exact[i].tolist())) / 10)
+                        print(
+                            f"{n:>8} Lite's IVF_FLAT nlist 1024 nprobe {probe:<5} p50 "
+                            f"{np.median(times) * 1e3:6.1f} ms recall@10 {np.mean(rec):.4f}"
+                        )
+                        out[f"lite_ivf{probe}_{n}_recall10"] = float(np.mean(rec))
+            shutil.rmtree(path, ignore_errors=True)
+            # Our cells: the layout is made in the background once past the limit.
+            store_native.CELLS_MIN_ROWS = 0
+            for cells in args.cells:
+                store_native.CELLS = cells
+                path = work / f"{n}-cells{cells}"
                 t0 = time.perf_counter()
                 with VectorStore.open("", lite_path=path) as s:
                     s.ensure_collection("v", DIM)
                     _fill(s, "v", vecs)
-                    info = s._collections["v"]
-                    fill_s = time.perf_counter() - t0
-                    for probe in probes:
-                        store_mod.NATIVE_NPROBE = probe
-                        times, rec = [], []
-                        s.search("v", qs[:1], args.limit)
-                        for i, q in enumerate(qs):
-                            t = time.perf_counter()
-                            hits = s.search("v", q[None], args.limit)[0]
-                            times.append(time.perf_counter() - t)
-                            rec.append(len({h.file_id for h in hits[:10]} & set(exact[i].tolist())) / 10)
-                        p50, p95 = np.percentile(np.array(times) * 1e3, [50, 95])
-                        r = float(np.mean(rec))
-                        label = f"{info.index_type}" + (f" nlist {info.nlist} nprobe {probe}" if nl else "")
-                        print(
-                            f"{n:>8} {label:<32} p50 {p50:6.1f} ms p95 {p95:6.1f} ms "
-                            f"recall@10 {r:.4f} (fill {fill_s:.0f} s)"
+                    s.wait_for_index()
+                    print(
+                        f"{n:>8} filled, {s.index_of('v')} made and filled in "
+                        f"{time.perf_counter() - t0:.0f} s",
+                        flush=True,
+                    )
+                    for probe in args.nprobe:
+                        store_native.NPROBE = probe
+                        measure(
+                            s, f"CELLS {cells} nprobe {probe}", f"cells{cells}_nprobe{probe}_{n}", qs, exact
                         )
-                        key = f"{kind.lower()}{probe or ''}_{n}"
-                        out[f"{key}_p50_ms"], out[f"{key}_p95_ms"], out[f"{key}_recall10"] = p50, p95, r
                 shutil.rmtree(path, ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)

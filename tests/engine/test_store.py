@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 
 from engine.errors import LibraryBusyError, StoreError
-from engine.storage import milvus_lite
+from engine.storage import milvus_lite, store_lite32, store_native
 from engine.storage import store as store_mod
 from engine.storage.store import AUTO_FLUSH_ROWS, BUSY_MESSAGE, Hit, VectorStore, vector_id
 from testkit import milvus_server
@@ -451,14 +451,15 @@ def test_truncated_index_sidecars_are_rebuilt(lite: Backend, caplog: pytest.LogC
         with open(f, "r+b") as fh:
             fh.truncate(f.stat().st_size // 2)
 
-    with caplog.at_level(logging.WARNING, logger="engine.storage.store"), lite.open() as s:
+    with caplog.at_level(logging.WARNING, logger="engine.storage.store_lite32"), lite.open() as s:
         s.ensure_collection("images", DIM)
         hit = s.search("images", vecs[123:124], 1)[0][0]
         assert (hit.file_id, hit.score) == (123, pytest.approx(1.0, abs=1e-4))
         assert s.count("images") == 300
     assert re.search(r"deleting \d+ index sidecar", caplog.text)
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="engine.storage.store"), lite.open() as s:  # rebuilt whole
+    # rebuilt whole
+    with caplog.at_level(logging.WARNING, logger="engine.storage.store_lite32"), lite.open() as s:
         assert s.search("images", vecs[5:6], 1)[0][0].file_id == 5
     assert "sidecar" not in caplog.text
 
@@ -515,9 +516,9 @@ def test_falls_back_to_plain_lite_when_internals_move(
     def moved(path: Path) -> None:
         raise ImportError("No module named 'milvus_lite.adapter.grpc.servicer'")
 
-    monkeypatch.setattr(store_mod._LiteServer, "start", staticmethod(moved))
+    monkeypatch.setattr(store_lite32._LiteServer, "start", staticmethod(moved))
     vecs, rows = photos(np.random.default_rng(15), 10)
-    with caplog.at_level(logging.WARNING, logger="engine.storage.store"), lite.open() as s:
+    with caplog.at_level(logging.WARNING, logger="engine.storage.store_lite32"), lite.open() as s:
         s.ensure_collection("images", DIM)
         put(s, "images", rows)
         assert s.search("images", vecs[4:5], 1)[0][0].file_id == 4
@@ -619,32 +620,166 @@ def test_native_sigkill_loses_no_acknowledged_write_and_leaves_no_server(lite: B
     assert _gone(orphan)
 
 
+def clustered(rng: np.random.Generator, n: int, centres: int = 40, dim: int = DIM) -> np.ndarray:
+    """Unit vectors in Gaussian clusters of uneven size (a library's shape, not IVF's uniform worst case)."""
+    c = unit(rng, centres, dim)
+    which = rng.choice(centres, size=n, p=(w := 1.0 / np.arange(1, centres + 1)) / w.sum())
+    v = c[which] + rng.standard_normal((n, dim)).astype(np.float32) * (0.6 / np.sqrt(dim))
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture
+def small_cells(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cells past 600 rows, 8 of them, 4 probed, moved 100 rows a step: the layout at test size."""
+    monkeypatch.setattr(store_native, "CELLS_MIN_ROWS", 600)
+    monkeypatch.setattr(store_native, "CELLS", 8)
+    monkeypatch.setattr(store_native, "NPROBE", 4)
+    monkeypatch.setattr(store_native, "MOVE_CHUNK", 100)
+
+
+def _recall10(s: VectorStore, vecs: np.ndarray, queries: np.ndarray) -> float:
+    exact = np.argsort(-(queries @ vecs.T), axis=1)[:, :10]
+    hits = s.search("images", queries, 10)
+    found = [len({h.file_id for h in hs} & set(e.tolist())) / 10 for hs, e in zip(hits, exact, strict=True)]
+    return float(np.mean(found))
+
+
 @lite2_only
-def test_native_index_follows_the_collection_size(lite: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_mod, "NATIVE_FLAT_MAX_ROWS", 600)
-    rng = np.random.default_rng(16)
-    vecs = unit(rng, 1000)
+def test_native_lite_ivf_is_not_built(lite: Backend) -> None:
+    """The fact behind the cells: 2.5.1 accepts IVF_FLAT, never builds it and ignores nprobe (an
+    nprobe no built IVF accepts goes through). If this starts failing, a newer Milvus Lite builds its
+    indexes and the cells may give way to IVF_FLAT."""
+    vecs = clustered(np.random.default_rng(30), 3000)
+    with lite.open() as s:
+        s.ensure_collection("images", DIM)
+        c = s._client
+        c.release_collection("images")
+        c.drop_index("images", "vector")
+        params = c.prepare_index_params()
+        params.add_index(
+            field_name="vector", index_type="IVF_FLAT", metric_type="COSINE", params={"nlist": 16}
+        )
+        c.create_index("images", params, sync=False)
+        c.load_collection("images")
+        s.upsert("images", range(3000), range(3000), [0.0] * 3000, [0] * 3000, vecs)
+        c.flush("images")
+        assert int(c.describe_index("images", "vector").get("indexed_rows", 0)) == 0
+        probe = {"metric_type": "COSINE", "params": {"nprobe": 100_000}}
+        c.search("images", data=[vecs[0]], limit=1, search_params=probe)
+
+
+@lite2_only
+def test_native_collection_goes_to_cells_past_the_limit(lite: Backend, small_cells: None) -> None:
+    both = clustered(np.random.default_rng(16), 2060)
+    vecs, queries = both[:2000], both[2000:]  # queries held out of the same clusters
     with lite.open() as s:
         s.ensure_collection("images", DIM)
         s.upsert("images", range(500), range(500), [0.0] * 500, [0] * 500, vecs[:500])
         s.flush()
-        assert s._collections["images"].index_type == "FLAT"
-        s.upsert("images", range(500, 1000), range(500, 1000), [0.0] * 500, [0] * 500, vecs[500:])
-        s.flush()  # past the limit: IVF from now on
-        assert s._collections["images"].index_type == "IVF_FLAT"
-        hits = s.search("images", vecs[[3, 777]], 10)
+        assert s.index_of("images") == "FLAT"
+        s.upsert("images", range(500, 2000), range(500, 2000), [0.0] * 1500, [0] * 1500, vecs[500:])
+        s.flush()  # past the limit: the layout is made in the background
+        assert s.wait_for_index(120)
+        assert s.index_of("images") == "CELLS 8"
+        assert s.count("images") == 2000
+        assert store_native._count_one(s, "images") == 0  # every row moved into its cell
+        assert s.collections() == ["images"]  # the cells are not listed
+        assert _recall10(s, vecs, queries) >= 0.99
+        hits = s.search("images", vecs[[3, 777]], 1)
         assert [h[0].file_id for h in hits] == [3, 777]
-        exact = np.argsort(-(vecs @ vecs[777]))[:10]
-        assert {h.file_id for h in hits[1]} == set(exact.tolist())
-        s.delete_files("images", list(range(100)))  # 900 rows: above 80 % of the limit, stays IVF
-        s.flush()
-        assert s._collections["images"].index_type == "IVF_FLAT"
-    with lite.open() as s:  # the index is kept with the data
+        # Writes go to the cells: a re-upsert replaces, a new vector for a key moves it, deletes reach them.
+        s.upsert("images", range(100), range(100), [0.0] * 100, [0] * 100, vecs[:100])
+        s.upsert("images", [5], [5], [0.0], [0], vecs[1999:2000])
+        assert s.count("images") == 2000
+        ts, got = s.get_vectors("images", 5)
+        assert len(got) == 1 and float(got[0] @ vecs[1999]) > 0.999
+        s.delete_files("images", list(range(10, 20)))
+        assert s.count("images") == 1990
+        assert s.file_ids("images") == set(range(2000)) - set(range(10, 20))
+        assert not {h.file_id for h in s.search("images", vecs[10:20], 5)[0]} & set(range(10, 20))
+        grouped = s.search("images", queries[:5], 10, group_by_file=True)
+        assert all(len({h.file_id for h in g}) == 10 for g in grouped)
+        assert len(s.search("images", vecs[:1], 50, kinds=[0])[0]) == 50
+    with lite.open() as s:  # the layout is kept with the data
+        assert s.index_of("images") == "CELLS 8"
+        assert s.count("images") == 1990
         assert s.search("images", vecs[500:501], 1)[0][0].file_id == 500
-        assert s._collections["images"].index_type == "IVF_FLAT"
-    assert store_mod.native_index(10)[0] == "FLAT"
-    kind, nlist = store_mod.native_index(2_000_000)
-    assert kind == "IVF_FLAT" and 128 <= nlist <= 16384
+        s.drop_collection("images")
+        assert s._client.list_collections() == []
+    assert store_native.native_index(10)[0] == "FLAT"
+    assert store_native.native_index(store_native.CELLS_MIN_ROWS + 1) == ("CELLS", store_native.CELLS)
+
+
+_KILL_MID_MOVE = """
+import sys, time
+import numpy as np
+from engine.storage import store_native
+from engine.storage.store import VectorStore
+store_native.CELLS_MIN_ROWS, store_native.CELLS, store_native.NPROBE, store_native.MOVE_CHUNK = 600, 8, 4, 50
+real = store_native._insert_into_cells
+def slow(store, cells, rows):
+    real(store, cells, rows)
+    print("moved", flush=True)
+    time.sleep(5)  # killed here: the chunk is in its cells and still in main
+store_native._insert_into_cells = slow
+vecs = np.load(sys.argv[1])
+s = VectorStore.open("", lite_path=sys.argv[2])
+s.ensure_collection("images", vecs.shape[1])
+s.upsert("images", range(len(vecs)), range(len(vecs)), [0.0] * len(vecs), [0] * len(vecs), vecs)
+s.flush()
+time.sleep(600)
+"""
+
+
+@lite2_only
+def test_native_kill_while_moving_into_cells_leaves_a_store_that_opens(
+    lite: Backend, small_cells: None, tmp_path: Path
+) -> None:
+    both = clustered(np.random.default_rng(18), 1540)
+    vecs, queries = both[:1500], both[1500:]
+    np.save(tmp_path / "v.npy", vecs)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILL_MID_MOVE, str(tmp_path / "v.npy"), str(lite.lite_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    seen = 0
+    while seen < 3:  # a few chunks moved, then SIGKILL while one is in both places
+        line = proc.stdout.readline()
+        assert line, "the child ended before moving rows"
+        seen += line.startswith("moved")
+    proc.kill()
+    proc.wait()
+    _gone(_server_pid(lite))
+    assert (lite.lite_path / ".cells-images.moving").exists()  # killed mid-chunk
+    with lite.open() as s:
+        assert s.index_of("images") == "CELLS 8"
+        assert s.count("images") == 1500  # the chunk in both places is counted once
+        assert s.search("images", vecs[42:43], 1)[0][0].file_id == 42
+        assert s.wait_for_index(120)  # the move resumes and finishes
+        assert store_native._count_one(s, "images") == 0
+        assert s.count("images") == 1500
+        assert s.file_ids("images") == set(range(1500))
+        assert _recall10(s, vecs, queries) >= 0.99
+
+
+@lite2_only
+def test_native_layout_left_unfinished_is_dropped(lite: Backend, small_cells: None) -> None:
+    """Cells made but no centroids written (a kill before the layout was ready): dropped on open, the rows
+    stay in main and are searched exactly."""
+    vecs = clustered(np.random.default_rng(20), 300)
+    with lite.open() as s:
+        s.ensure_collection("images", DIM)
+        s.upsert("images", range(300), range(300), [0.0] * 300, [0] * 300, vecs)
+        for k in range(3):
+            store_native._create_plain(s, store_native.cell_name("images", k), DIM)
+    with lite.open() as s:
+        assert s.index_of("images") == "FLAT"
+        assert s._client.list_collections() == ["images"]
+        assert s.count("images") == 300
 
 
 # ── the upgrade of a 3.2 library ────────────────────────────────────────────────────────────

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.search.score_range import text_image_range
+
 if TYPE_CHECKING:
     from engine.library import Library
 
@@ -118,15 +120,18 @@ def add_capture_times(lib: Library, results: list[Result]) -> list[Result]:
     return results
 
 
-#: Text→image cosines of UForm-class models: below LOW is no match, above HIGH a sure one. Set from the
-#: ranges published for CLIP-like models (good caption matches 0.25–0.35), not fitted on our data: no
-#: real UForm weights exist where this was written. Refit with labelled data when they do.
-TEXT_IMAGE_LOW, TEXT_IMAGE_HIGH = 0.10, 0.35
+#: Text→image cosines of UForm-class models: below LOW is no match, above HIGH a sure one. Per model in
+#: engine/data/score_ranges.toml (engine.search.score_range), fitted by bench/fit_score_range.py on
+#: labelled photos when real weights are present; the ``default`` entry (the guess 0.10–0.35 from the
+#: ranges published for CLIP-like models, until a fit replaces it) when no model is named.
+TEXT_IMAGE_LOW, TEXT_IMAGE_HIGH = text_image_range().low, text_image_range().high
 
 
-def match_from_cosine(score: float) -> float:
-    """A text→image cosine mapped to [0, 1], comparable with the sound scores of engine.search.sound_tags."""
-    return min(1.0, max(0.0, (score - TEXT_IMAGE_LOW) / (TEXT_IMAGE_HIGH - TEXT_IMAGE_LOW)))
+def match_from_cosine(score: float, model_id: str | None = None) -> float:
+    """A text→image cosine mapped to [0, 1], comparable with the sound scores of engine.search.sound_tags,
+    by ``model_id``'s fitted range (the default range when it has none or none is named)."""
+    r = text_image_range(model_id)
+    return min(1.0, max(0.0, (score - r.low) / (r.high - r.low)))
 
 
 def in_folder(path: str, folder: str | None) -> bool:

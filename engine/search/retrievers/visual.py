@@ -14,6 +14,7 @@ from engine.media.kinds import Kind
 from engine.search import cutoff
 from engine.search.results import in_folder
 from engine.search.retrievers.base import Candidate, Reason, Retriever
+from engine.search.score_range import text_image_range
 from engine.storage import catalog as cat
 
 if TYPE_CHECKING:
@@ -163,7 +164,7 @@ class VisualRetriever(Retriever):
             return []
         vec = lib.image_text_encoder().encode_texts([query.text])[0]  # ModelMissingError goes up
         visual_kinds = [k for k in (kinds or []) if k in self.kinds] or None
-        return vector_candidates(
+        found = vector_candidates(
             lib,
             lib.image_collection,
             vec,
@@ -173,3 +174,13 @@ class VisualRetriever(Retriever):
             retriever=self.name,
             allowed=query.allowed,
         )
+        # A fitted floor (engine/data/score_ranges.toml, from labelled photos) overrules the per-query
+        # cutoff below it: no text→image hit that weak is good, however the library's scores are spread.
+        floor = text_image_range(lib.settings.image_text_model).floor
+        if floor is not None:
+            for c in found:
+                if c.good and c.score < floor:
+                    c.good = False
+                    for r in c.reasons:
+                        r.good = False
+        return found

@@ -75,13 +75,18 @@ def make_private_home(home: Path, subfolders: tuple[str, ...] = ()) -> list[str]
         was_open = _tighten(Path(entry.path), changed)
         if (was_open or home_was_open) and entry.is_dir(follow_symlinks=False):
             _tighten_tree(Path(entry.path), changed)
-    if changed:
+    if changed and home_was_open:
         log.warning(
             "made the library folder %s private to its user: %d file(s) and folder(s) were readable "
             "by other users (now folders 0700, files 0600)",
             home,
             len(changed),
         )
+    elif changed:
+        # The folder itself was 0700, so nobody else could reach these (files a library wrote with the
+        # umask's mode: the vector server's, thumbnails): tightened all the same, but no alarm to show
+        # on every start.
+        log.info("tightened %d entries inside the private library folder %s", len(changed), home)
     return changed
 
 

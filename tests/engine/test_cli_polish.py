@@ -58,3 +58,30 @@ def test_index_says_nothing_new_and_counts_in_words(
     assert code == 0, err
     assert "Nothing new to index." in out and "Indexed 0 files" not in out
     assert "0file" not in err  # no empty progress bar
+
+
+def test_files_written_inside_the_private_folder_raise_no_alarm(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The vector server writes its files with the umask's mode inside the 0700 data folder: nobody else
+    can reach them, so opening the library tightens them without telling the user on every start that
+    files 'were readable by other users'."""
+    import logging
+    import stat
+
+    pics = tmp_path / "pics"
+    save_photo(pics / "one.jpg", 1, quality=90)
+    assert run(capsys, "index", "-q", "--fast", str(pics))[0] == 0
+    assert not stat.S_IMODE(home.stat().st_mode) & 0o077
+    inside = home / "vectors.db" / "server.log"
+    inside.parent.mkdir(exist_ok=True)
+    inside.write_text("a line\n")
+    os.chmod(inside.parent, 0o755)
+    os.chmod(inside, 0o644)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="engine.storage.privacy"):
+        code, out, err = run(capsys, "status")
+    assert code == 0
+    alarms = [r for r in caplog.records if r.name == "engine.storage.privacy"]
+    assert not alarms and "readable by other users" not in err
+    assert not stat.S_IMODE(inside.stat().st_mode) & 0o077  # tightened all the same

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -113,7 +114,10 @@ def test_models_unload_when_idle_and_a_newly_installed_one_is_noticed() -> None:
     ready = {"m1": True, "m2": False}
     unloaded: list[bool] = []
     lib = SimpleNamespace(
-        settings=SimpleNamespace(model_ids=lambda: ["m1", "m2"]),
+        # No speech model, and a models folder that does not exist: only "installed or not" changes.
+        settings=SimpleNamespace(
+            model_ids=lambda: ["m1", "m2"], speech=False, models_dir=Path("/nonexistent")
+        ),
         model_ready=lambda m: ready[m],
         unload_models=lambda: unloaded.append(True),
     )

@@ -332,6 +332,16 @@ def complete_if_covered(lib: Library, role: str) -> bool:
 _BASE_RATES = {"uform3-image-text-english-small": 14.0, "panns-mobilenetv1": 290.0, "panns-cnn14": 25.0}
 
 
+#: The image towers' parameters in millions: the standard ViT-S/16, ViT-B/16 and ViT-L/14 sizes of the
+#: towers unum-cloud/uform's README names for each model. Indexing runs only this tower.
+_IMAGE_TOWER_PARAMS_M = {
+    "uform3-image-text-english-small": 22,
+    "uform3-image-text-english-base": 86,
+    "uform3-image-text-english-large": 304,
+    "uform3-image-text-multilingual-base": 86,
+}
+
+
 @dataclass
 class SwitchCost:
     """What re-embedding the library with a model costs: ``seconds`` at ``rate`` (``unit``), for
@@ -399,10 +409,12 @@ def estimated_rate(model_id: str) -> tuple[float, str]:
     base_id = registry.for_role(spec.role)[0].id
     base = _measured_rate(base_id) if base_id != model_id else None
     base_rate = base[0] if base is not None else _BASE_RATES.get(base_id, 10.0)
-    base_params = registry.spec(base_id).params_m or 1.0
-    params = spec.params_m or base_params
+    # Indexing runs the image tower alone: scale by its parameters where known, else the model's.
+    base_params = _IMAGE_TOWER_PARAMS_M.get(base_id) or registry.spec(base_id).params_m or 1.0
+    params = _IMAGE_TOWER_PARAMS_M.get(model_id) or spec.params_m or base_params
+    what = "image-tower parameters" if model_id in _IMAGE_TOWER_PARAMS_M else "parameters"
     return base_rate * base_params / params, (
-        f"estimate: {base_id}'s measured speed scaled by parameters, {params:g} M against {base_params:g} M"
+        f"estimate: {base_id}'s measured speed scaled by {what}, {params:g} M against {base_params:g} M"
     )
 
 

@@ -11,8 +11,12 @@ Protocol: one UTF-8 JSON object per line, at most :data:`MAX_MESSAGE` bytes.
 - request ``{"v": 1, "cmd": "query", "files": […], "limit": 20, "kinds": ["photo"] | null,
   "folder": "/abs" | null, "at": 83.0 | null}``: ``lookalike similar FILE --json`` (or with any other
   option) while the app owns the library; the app runs the search and answers with the results;
-- reply ``{"ok": true}``, ``{"ok": true, "results": [Result.to_json(), …]}`` for a query, or
-  ``{"ok": false, "error": "…"}``.
+- request ``{"v": 1, "cmd": "search", "text": "…", "limit": 20, "kinds": […] | null, "folder": "/abs" |
+  null, "only": ["names", …] | null, "after" / "before" / "place": "…" | null, "sort": "relevance" |
+  "date"}``: ``lookalike search …`` while the app owns the library (the CLI could only say "busy"); the
+  app runs the search box and answers with the results and what it understood;
+- reply ``{"ok": true}``, ``{"ok": true, "results": [Result.to_json(), …]}`` for a query (a search's
+  also has ``"understood"``, ``"describe"`` and ``"nothing"``), or ``{"ok": false, "error": "…"}``.
 
 The client side (:func:`forward_to_running_app`) imports neither Qt nor the engine's heavy parts on
 Unix: it is a plain ``AF_UNIX`` socket, so ``lookalike similar FILE`` from a file manager costs a few
@@ -120,15 +124,62 @@ def _query_from_args(args: Sequence[str]) -> dict | None:
     }
 
 
+#: The longest search text a request may carry (a typed query, not a document).
+MAX_TEXT = 4096
+SORTS = ("relevance", "date")
+
+
+def _search_from_args(args: Sequence[str]) -> dict | None:
+    """``search [TEXT] [--after D] [--before D] [--place P] [--sort S] [--only F]… [--explain] [-n N]
+    [--kind K] [--folder DIR] [--json]`` (the CLI's options) as a search message, or None when it does
+    not parse, asks for help or has nothing to search for: the CLI then answers as it always does."""
+    p = _QuietParser(prog="lookalike search", add_help=False)
+    p.add_argument("text", nargs="?", default="")
+    for opt in ("--after", "--before", "--place", "--folder"):
+        p.add_argument(opt)
+    p.add_argument("--sort", choices=SORTS, default="relevance")
+    p.add_argument("--explain", action="store_true")
+    p.add_argument("--only", action="append")
+    p.add_argument("-n", "--limit", type=int, default=20)
+    p.add_argument("--kind", choices=KINDS)
+    p.add_argument("--json", action="store_true")
+    try:
+        ns = p.parse_args(list(args))
+    except _UsageError:
+        return None
+    if not 1 <= ns.limit <= MAX_RESULTS or len(ns.text) > MAX_TEXT:
+        return None
+    if not ns.text.strip() and not (ns.after or ns.before or ns.place):
+        return None  # the CLI says there is nothing to search for
+    return {
+        "v": PROTOCOL_VERSION,
+        "cmd": "search",
+        "text": ns.text,
+        "limit": ns.limit,
+        "kinds": [ns.kind] if ns.kind else None,
+        "folder": str(Path(ns.folder).expanduser().resolve()) if ns.folder else None,
+        "only": ns.only,
+        "after": ns.after,
+        "before": ns.before,
+        "place": ns.place,
+        "sort": ns.sort,
+        "explain": ns.explain,
+        "json": ns.json,
+    }
+
+
 def request_from_args(args: Sequence[str]) -> dict | None:
     """The message for a command line, or None when it is not something the running app handles.
 
     ``[]`` and ``["app"]`` ask the app to come to the front; ``["similar", FILE…]`` and
     ``["app", "--similar", FILE…]`` ask it for items like the files. ``similar`` with options
     (``--json``, ``--limit``, ``--kind``, ``--folder``, ``--at``) is a query the app answers with results
-    (the window is left alone); ``--help``, unreadable options and missing files are left to the CLI.
+    (the window is left alone); so is ``["search", …]``, which the app answers with the results of
+    its search box. ``--help``, unreadable options and missing files are left to the CLI.
     """
     args = list(args)
+    if args[:1] == ["search"]:
+        return _search_from_args(args[1:])
     from_app = args[:1] == ["app"]
     if from_app:
         args = args[1:]
@@ -202,6 +253,8 @@ def decode(line: bytes) -> dict:
         raise ValueError("unsupported message")
     if msg.get("cmd") == "activate":
         return msg
+    if msg.get("cmd") == "search":
+        return _check_search(msg)
     files = msg.get("files")
     if msg.get("cmd") not in ("similar", "query") or not isinstance(files, list) or not files:
         raise ValueError("unsupported message")
@@ -217,6 +270,27 @@ def decode(line: bytes) -> dict:
             raise ValueError("folder must be an absolute path")
         if at is not None and (not isinstance(at, (int, float)) or isinstance(at, bool) or at < 0):
             raise ValueError("at must be a time in seconds")
+    return msg
+
+
+def _check_search(msg: dict) -> dict:
+    """A search request's fields, checked (ValueError with the reason)."""
+    text, limit, kinds, folder, only = (msg.get(k) for k in ("text", "limit", "kinds", "folder", "only"))
+    if not isinstance(text, str) or len(text) > MAX_TEXT:
+        raise ValueError(f"text must be a string of at most {MAX_TEXT} characters")
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_RESULTS:
+        raise ValueError(f"limit must be a whole number from 1 to {MAX_RESULTS}")
+    if kinds is not None and not (isinstance(kinds, list) and all(k in KINDS for k in kinds)):
+        raise ValueError(f"kinds must be a list of {', '.join(KINDS)}")
+    if folder is not None and not (isinstance(folder, str) and os.path.isabs(folder)):
+        raise ValueError("folder must be an absolute path")
+    if only is not None and not (isinstance(only, list) and all(isinstance(o, str) for o in only)):
+        raise ValueError("only must be a list of finder names")
+    for key in ("after", "before", "place"):
+        if msg.get(key) is not None and not isinstance(msg[key], str):
+            raise ValueError(f"{key} must be a string")
+    if msg.get("sort", "relevance") not in SORTS:
+        raise ValueError(f"sort must be one of {', '.join(SORTS)}")
     return msg
 
 
@@ -306,7 +380,7 @@ def forward_to_running_app(args: Sequence[str], *, home: Path | None = None, tim
     raises for a missing app.
     """
     message = request_from_args(args)
-    if message is None or message["cmd"] == "query":
+    if message is None or message["cmd"] in ("query", "search"):
         return False
     reply = send_to_running_app(message, home=home, timeout=timeout)
     return bool(reply and reply.get("ok"))

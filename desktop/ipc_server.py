@@ -23,8 +23,9 @@ class IpcServer(QObject):
     Signals:
         activateRequested(): a second launch asked the app to come to the front.
         similarRequested(list): a launch asked for items like these files (absolute paths).
-        queryRequested(object): ``lookalike similar FILE --json`` (or with other options) wants results
-            back: an :class:`IpcQuery`, whose ``answer`` or ``fail`` replies (see :func:`serve_queries`).
+        queryRequested(object): ``lookalike similar FILE --json`` (or with other options) or
+            ``lookalike search …`` wants results back: an :class:`IpcQuery`, whose ``answer`` or
+            ``fail`` replies (see :func:`serve_queries`).
     """
 
     activateRequested = Signal()
@@ -98,7 +99,7 @@ class IpcServer(QObject):
         except ValueError as exc:
             self._reply(sock, False, str(exc))
             return
-        if msg["cmd"] == "query":
+        if msg["cmd"] in ("query", "search"):
             if not self.answers_queries:
                 self._reply(sock, False, "this window does not answer queries")
                 return
@@ -123,6 +124,16 @@ class IpcQuery:
     def files(self) -> list[str]:
         return list(self.request["files"])
 
+    @property
+    def is_search(self) -> bool:
+        """A ``lookalike search`` (words and filters) rather than a find-similar."""
+        return bool(self.request["cmd"] == "search")
+
+    def search_box_options(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`desktop.library_queries.search_for_command_line`."""
+        keys = ("limit", "kinds", "folder", "only", "after", "before", "place", "sort")
+        return {"text": self.request["text"], **{k: self.request.get(k) for k in keys}}
+
     def search_options(self) -> dict[str, Any]:
         """Keyword arguments for ``Service.search_similar``, as ``lookalike similar`` passes them (the
         folder and the moment apply to one example file only)."""
@@ -139,6 +150,12 @@ class IpcQuery:
             self._server._reply(self._sock, True, results=payload)
             self._sock = None
 
+    def answer_search(self, found: dict[str, Any]) -> None:
+        """Reply with what :func:`desktop.library_queries.search_for_command_line` found."""
+        if self._sock is not None:
+            self._server._reply(self._sock, True, **found)
+            self._sock = None
+
     def fail(self, error: str) -> None:
         if self._sock is not None:
             self._server._reply(self._sock, False, error or "the search failed")
@@ -151,12 +168,17 @@ def serve_queries(server: IpcServer, bridge: Any) -> None:
     library that does not open fails the query with its reason."""
 
     def run(query: IpcQuery) -> None:
+        from desktop.library_queries import search_for_command_line
+
         try:
-            task = bridge.search_similar(query.files, **query.search_options())
+            if query.is_search:
+                task = bridge.call(search_for_command_line, **query.search_box_options())
+            else:
+                task = bridge.search_similar(query.files, **query.search_options())
         except RuntimeError as exc:  # the library closed meanwhile
             query.fail(str(exc))
             return
-        task.finished.connect(query.answer)
+        task.finished.connect(query.answer_search if query.is_search else query.answer)
         task.errored.connect(lambda exc: query.fail(str(exc) or exc.__class__.__name__))
 
     waiting: list[IpcQuery] = []

@@ -13,7 +13,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] == "app":
         return gui_main(args[1:])
-    if args[0] == "similar":
+    if args[0] in ("similar", "search"):
         status = _hand_to_app(args)
         if status is not None:
             return status  # the running app showed the results, or answered them (it owns the library)
@@ -36,8 +36,9 @@ def _hand_to_app(args: list[str]) -> int | None:
 
     Plain ``similar FILE…`` goes to the window (nothing printed). With options (``--json``, ``-n``,
     ``--kind``, ``--folder``, ``--at``) the app runs the search and this prints its answer as the CLI
-    would: the app holds the library, so the CLI itself could only say "busy". Returns the exit status,
-    or None when no app took the request (the CLI then runs it).
+    would: the app holds the library, so the CLI itself could only say "busy". ``search …`` likewise
+    (any options): the app runs its search box and this prints the answer. Returns the exit status, or
+    None when no app took the request (the CLI then runs it).
     """
     try:
         from desktop import ipc
@@ -46,7 +47,7 @@ def _hand_to_app(args: list[str]) -> int | None:
     message = ipc.request_from_args(args)
     if message is None:
         return None
-    if message["cmd"] != "query":
+    if message["cmd"] not in ("query", "search"):
         return 0 if ipc.forward_to_running_app(args) else None
     reply = ipc.send_to_running_app(message, reply_timeout=QUERY_TIMEOUT_S)
     if reply is None:
@@ -60,8 +61,37 @@ def _hand_to_app(args: list[str]) -> int | None:
     if not isinstance(results, list):
         print("lookalike: the running app sent no results", file=sys.stderr)
         return 1
-    print_results(results, as_json=bool(message.get("json")))
+    if message["cmd"] == "search":
+        print_search(message, reply)
+    else:
+        print_results(results, as_json=bool(message.get("json")))
     return 0
+
+
+def print_search(message: dict, reply: dict) -> None:
+    """The app's answer to ``lookalike search`` printed as the CLI prints its own (engine.cli.main's
+    cmd_search): the same JSON, and the same lines (good matches, then the closest under a heading on
+    stderr), made from the results' JSON."""
+    import json
+    from types import SimpleNamespace
+
+    from engine.cli.main import _print_search
+    from engine.core.text import for_terminal
+
+    results = reply["results"]
+    if message.get("explain") and message.get("json"):
+        print(json.dumps({"understood": reply.get("understood"), "results": results}))
+        return
+    if message.get("explain"):
+        print(f"understood: {for_terminal(reply.get('describe'))}", file=sys.stderr)
+    if reply.get("nothing") and not results and not message.get("json"):
+        print(for_terminal(reply["nothing"]) + ".")
+        return
+    if message.get("json"):
+        print(json.dumps(results, indent=2))
+        return
+    fields = ("path", "kind", "t", "match", "reason", "good")
+    _print_search([SimpleNamespace(**{k: r.get(k) for k in fields}) for r in results], message["text"], False)
 
 
 def print_results(results: list[dict], as_json: bool) -> None:

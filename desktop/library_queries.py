@@ -43,6 +43,25 @@ def failures(lib: Any, limit: int = 5000) -> list[tuple[str, str]]:
     return [(r.path, r.error or "unknown error") for r in lib.catalog.in_state(cat.FAILED, limit=limit)]
 
 
+def search_for_command_line(lib: Any, text: str, **options: Any) -> dict[str, Any]:
+    """``lookalike search`` run by the app that owns the library (desktop.ipc's "search" request): the
+    search box (engine.search.understand.search) with the CLI's options, as JSON for the reply:
+    ``results`` (Result.to_json), ``understood`` (its JSON), ``describe`` (its line for people) and
+    ``nothing`` (the "no photos from …" message, or None).
+
+    Raises what the search raises (LookalikeError for an unreadable date, ModelMissingError)."""
+    from engine.search.understand import search
+
+    kw = {k: v for k, v in options.items() if v is not None}
+    results, understood = search(lib, text, **kw)
+    return {
+        "results": [r.to_json() for r in results],
+        "understood": understood.to_json(),
+        "describe": understood.describe(),
+        "nothing": understood.nothing,
+    }
+
+
 def set_keep_running_in_tray(lib: Any, value: bool) -> bool:
     """Save the setting; returns the new value."""
     lib.settings.keep_running_in_tray = bool(value)

@@ -54,7 +54,31 @@ def test_which_command_lines_are_forwarded(tmp_path: Path) -> None:
         assert ipc.request_from_args(["similar", str(photo), *bad]) is None, bad
     assert ipc.request_from_args(["similar", str(tmp_path / "gone.jpg")]) is None
     assert ipc.request_from_args(["similar", str(tmp_path / "gone.jpg"), "--json"]) is None
-    assert ipc.request_from_args(["search", "dog"]) is None
+
+
+def test_search_command_lines_become_search_requests(tmp_path: Path) -> None:
+    """``lookalike search`` goes to the running app (it owns the library) with the CLI's options."""
+    msg = ipc.request_from_args(
+        ["search", "dog on a beach", "--json", "-n", "5", "--kind", "photo", "--only", "names", "--only",
+         "visual", "--after", "2020", "--place", "Porto", "--sort", "date", "--folder", str(tmp_path)]
+    )  # fmt: skip
+    assert msg is not None and msg["cmd"] == "search" and msg["text"] == "dog on a beach"
+    assert (msg["limit"], msg["kinds"], msg["sort"]) == (5, ["photo"], "date")
+    assert msg["only"] == ["names", "visual"]
+    assert (msg["after"], msg["before"], msg["place"]) == ("2020", None, "Porto")
+    assert msg["folder"] == str(tmp_path.resolve()) and msg["json"] is True
+    assert ipc.decode(ipc.encode(msg).rstrip(b"\n")) == msg
+    plain = ipc.request_from_args(["search", "dog"])
+    assert plain is not None and plain["json"] is False and plain["explain"] is False
+    assert not ipc.forward_to_running_app(["search", "dog"], home=tmp_path)  # never for the window
+    # Nothing to search for, help and bad options stay with the CLI, which explains them.
+    for bad in (["search"], ["search", ""], ["search", "--help"], ["search", "dog", "-n", "0"],
+                ["search", "dog", "--sort", "size"], ["search", "dog", "--kind", "smell"]):  # fmt: skip
+        assert ipc.request_from_args(bad) is None, bad
+    assert ipc.request_from_args(["search", "--after", "2020"]) is not None  # a date alone is a search
+    for field, value in (("limit", 0), ("sort", "size"), ("only", "names"), ("text", 5), ("place", 3)):
+        with pytest.raises(ValueError):
+            ipc.decode(ipc.encode({**msg, field: value}).rstrip(b"\n"))
 
 
 def test_endpoint_is_per_library_and_private(tmp_path: Path) -> None:
@@ -255,3 +279,59 @@ def test_app_started_with_a_query_runs_it(
     qtbot.waitUntil(lambda: "search_similar" in w.bridge.service.names(), timeout=10_000)
     call = next(c for c in w.bridge.service.calls if c[0] == "search_similar")
     assert call[1][0] == [str(photos[1])]
+
+
+def test_lookalike_search_with_the_app_running_prints_the_apps_answer(
+    qtbot: Any, make_window: Any, home: Path, tmp_path: Path
+) -> None:
+    """``lookalike search`` said "busy" while the app held the library; now the app answers it."""
+    from engine.library import Library
+
+    folder = tmp_path / "Pictures"
+    folder.mkdir()
+    dog = folder / "dog_on_the_beach.jpg"
+    dog.write_bytes(b"")
+    with Library.open(home) as lib:
+        lib.add_folder(folder)
+        (file_id,) = lib.catalog.add_many([(str(dog), 0, 1.0, "photo")])
+        lib.catalog.mark_indexed(file_id, digest=None, model=lib.settings.image_text_model)
+    window = make_window(home)
+    proc = _lookalike(home, "search", "dog", "--json", "--only", "names")
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=120_000)
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    results = json.loads(out)
+    assert [r["path"] for r in results] == [str(dog)]
+    assert results[0]["reason"].startswith("name")
+    assert any(c[0] == "call" and c[1][0] == "search_for_command_line" for c in window.bridge.service.calls)
+    assert window.model.rowCount() == 0  # a script's query leaves the window alone
+
+    proc = _lookalike(home, "search", "dog", "--only", "names")  # lines, as the CLI prints them
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=120_000)
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().split()[-1] == str(dog)
+
+    proc = _lookalike(home, "search", "dog", "--after", "someday")  # the engine's error, from the app
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=120_000)
+    out, err = proc.communicate()
+    assert proc.returncode == 1 and out == b""
+    assert "someday" in err.decode()
+
+
+def test_the_apps_search_answer_prints_as_the_cli_prints_it(capsys: Any, tmp_path: Path) -> None:
+    from desktop.launcher import print_search
+    from engine.cli.main import _print_search
+    from engine.search.results import Reason, Result
+
+    results = [
+        Result(1, str(tmp_path / "a.jpg"), "photo", 0.3, match=0.81, reasons=[Reason("names", 0.3)],
+               good=True),  # fmt: skip
+        Result(2, str(tmp_path / "b.mp4"), "video", 0.2, t=65.0, match=0.4, good=False),
+    ]
+    for as_json in (False, True):
+        _print_search(results, "dog", as_json)
+        cli = capsys.readouterr()
+        message = {"cmd": "search", "text": "dog", "json": as_json, "explain": False}
+        print_search(message, {"results": [r.to_json() for r in results], "nothing": None})
+        assert capsys.readouterr() == cli

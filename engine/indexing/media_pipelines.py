@@ -10,8 +10,11 @@ Videos: moments sampled by :mod:`engine.media.video` (about one every 2 s plus s
 clip), one UForm vector per moment in the same space as photos, a small JPEG thumbnail per moment
 written in the same pass, and the soundtrack through the sound pipeline.
 
-Decoding runs on the loader pool; streaming sound decode+encode runs on the encoder thread (it cannot be
-held in memory for long files). Every failure is a per-file error (DecodeError), never a crash.
+Decoding runs on the loader pool. A sound's first segment is decoded there too (the whole of a short
+sound) while the model works on the files before it; the rest streams on a reader thread
+(:func:`engine.models.audio_stream.read_ahead`) into the model, so decoding and the model overlap within a
+long recording and across short ones (a long file cannot be held in memory). Every failure is a per-file
+error (DecodeError), never a crash.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +41,7 @@ from engine.core.vectors import (
 from engine.errors import DecodeError
 from engine.indexing.work import Prepared
 from engine.media.kinds import Kind
-from engine.models.audio_stream import embed_audio_stream
+from engine.models.audio_stream import embed_audio_stream, read_ahead
 from engine.storage import catalog as cat
 
 if TYPE_CHECKING:
@@ -72,16 +76,52 @@ class AudioVectors:
     seconds: float
 
 
+class OpenedAudio:
+    """A sound opened on the decode pool: its first segment decoded (all of a sound up to one segment
+    long, the common case) and the stream of the rest, which a reader thread continues when the file's
+    turn comes. Holds one segment (1.3 MB at 32 kHz) while it waits. Raises DecodeError like
+    :func:`engine.media.audio.iter_audio_chunks`."""
+
+    def __init__(self, path: str, duration: float | None) -> None:
+        import itertools
+
+        from engine.media.audio import SAMPLE_RATE, iter_audio_chunks
+
+        self.segment_s = _segment_seconds(duration)
+        self._rest = iter_audio_chunks(path, chunk_s=self.segment_s)
+        self._head = list(itertools.islice(self._rest, 1))
+        # Only a full first segment can have more behind it (every chunk but the last is full).
+        self._more = bool(self._head) and self._head[0].size >= round(self.segment_s * SAMPLE_RATE)
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        """Every segment, in order: the one decoded ahead, then the rest read ahead of the consumer."""
+        head, self._head = self._head, []
+        yield from head
+        if self._more:
+            yield from read_ahead(self._rest)
+
+
 def embed_audio_file(
-    encoder: Any, path: str, clip_kind: int, duration: float | None, *, envelope: Any = None
+    encoder: Any,
+    path: str,
+    clip_kind: int,
+    duration: float | None,
+    *,
+    envelope: Any = None,
+    opened: OpenedAudio | None = None,
 ) -> AudioVectors:
     """Stream and embed one file's audio (a sound, or a clip's soundtrack with ``KIND_SOUNDTRACK``): the
     clip vector first, then for long sounds and soundtracks every segment. ``envelope`` (a waveform
-    Envelope) sees the chunks as they stream past. Raises DecodeError."""
+    Envelope) sees the chunks as they stream past; ``opened``: the file as the decode pool opened it
+    (else it is opened here). Decoding runs on a reader thread ahead of the model. Raises DecodeError."""
     from engine.media.audio import iter_audio_chunks
 
-    seg_s = _segment_seconds(duration)
-    chunks = iter_audio_chunks(path, chunk_s=seg_s)
+    if opened is not None:
+        seg_s = opened.segment_s
+        chunks = opened.chunks()
+    else:
+        seg_s = _segment_seconds(duration)
+        chunks = read_ahead(iter_audio_chunks(path, chunk_s=seg_s))
     if envelope is not None:
         chunks = envelope.tap(chunks)
     seg, clip, tags = embed_audio_stream(encoder, chunks)
@@ -96,15 +136,17 @@ def embed_audio_file(
     return AudioVectors(np.stack(vecs).astype(np.float32), ts, kinds, tags, total)
 
 
-def _index_audio(lib: Library, p: Prepared, clip_kind: int) -> None:
-    """Runs on the encoder thread: stream, embed and store one file's audio (sound or soundtrack)."""
+def _index_audio(lib: Library, p: Prepared, clip_kind: int, opened: OpenedAudio | None = None) -> None:
+    """Runs on the writer thread: stream, embed and store one file's audio (sound or soundtrack)."""
     from engine.media.audio import SAMPLE_RATE
     from engine.media.waveform import Envelope
     from engine.storage.store import vector_id
 
     # A sound's tile shows its waveform: its envelope is taken from the chunks as they stream past.
     envelope = Envelope(SAMPLE_RATE) if clip_kind == KIND_SOUND else None
-    audio = embed_audio_file(lib.audio_encoder(), p.row.path, clip_kind, p.duration, envelope=envelope)
+    audio = embed_audio_file(
+        lib.audio_encoder(), p.row.path, clip_kind, p.duration, envelope=envelope, opened=opened
+    )
     n = len(audio.ts)
     name = lib.audio_collection
     lib.store.ensure_collection(name, audio.vectors.shape[1])
@@ -139,7 +181,8 @@ def prepare_sound(lib: Library, row: cat.FileRow, cancel: CancelFn) -> Prepared:
     from engine.media.audio import audio_duration
 
     duration = audio_duration(row.path)  # DecodeError for a file that is not audio at all
-    return Prepared(row, duration=duration, extra=lambda lib, p: _index_audio(lib, p, KIND_SOUND))
+    opened = OpenedAudio(row.path, duration)  # its first segment decoded here, on the pool
+    return Prepared(row, duration=duration, extra=lambda lib, p: _index_audio(lib, p, KIND_SOUND, opened))
 
 
 # -- videos --------------------------------------------------------------------------------------------

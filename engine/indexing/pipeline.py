@@ -1,10 +1,11 @@
 """Indexing pending files into the vector store.
 
-Pipeline: a bounded look-ahead of decode jobs on a thread pool (the model never waits for I/O, and
-memory stays flat), batched encoding on the calling thread (which owns the encoders and the store),
-then the crash-safe write order: delete the file's old vectors, upsert the new ones by key, and only
-then mark the catalog row indexed. A file that fails becomes a failed row with its reason; the rest
-of the folder keeps going.
+Pipeline, three stages overlapped: a bounded look-ahead of decode jobs on a thread pool (decode and
+preprocessing: the model never waits for I/O, and memory stays flat), batched image encoding on the
+calling thread (which owns the image encoder), and the writes on a writer thread (:class:`_Writer`: the
+store and catalog writes, and a sound's or soundtrack's streaming decode and model), in the crash-safe
+write order: delete the file's old vectors, upsert the new ones by key, and only then mark the catalog
+row indexed. A file that fails becomes a failed row with its reason; the rest of the folder keeps going.
 """
 
 from __future__ import annotations
@@ -33,7 +34,17 @@ from engine.storage import catalog as cat
 if TYPE_CHECKING:
     from engine.library import Library
 
-ENCODE_BATCH = 32
+#: Images per encoder call. Small: ONNX Runtime's int8 ViT costs the same or less per image at batch
+#: 1-8 (23-26 ms here) as at 32 (29-47 ms, the batch no longer fits the cache), and a small batch lets
+#: the decoders keep the next one ready while the encoder runs.
+ENCODE_BATCH = 8
+#: Files decoded ahead of the encoder: photos (one small image each) up to this many, so the pool keeps
+#: decoding through a whole encoder call instead of stalling after a few files; other kinds (a clip's
+#: moments, a sound's samples) at most :data:`_HEAVY_AHEAD_PER_WORKER` per worker, to keep memory flat.
+PHOTO_LOOKAHEAD = 4 * ENCODE_BATCH
+_HEAVY_AHEAD_PER_WORKER = 4
+#: Encoded batches waiting for the writer thread.
+WRITE_AHEAD = 2
 FLUSH_EVERY_S = 2.0
 
 
@@ -154,49 +165,64 @@ def index_pending(
         return report
 
     n_workers = workers or lib.settings.workers or max(1, min(4, (os.cpu_count() or 2)))
-    lookahead = n_workers * 4
+    heavy_ahead = n_workers * _HEAVY_AHEAD_PER_WORKER
+    lookahead = max(heavy_ahead, PHOTO_LOOKAHEAD)
     batch: list[Prepared] = []
     batch_images = 0
     last_flush = time.monotonic()
     with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="lookalike-decode") as pool:
-        pending: deque[Future[Prepared]] = deque()
+        pending: deque[tuple[Future[Prepared], bool]] = deque()  # (job, heavy: not a photo)
+        heavy_pending = 0
         it = iter(runnable)
+        nxt: tuple[cat.FileRow, Preparer] | None = next(it, None)
 
         def refill() -> None:
-            while len(pending) < lookahead and not cancel():
+            nonlocal nxt, heavy_pending
+            while nxt is not None and len(pending) < lookahead and not cancel():
+                heavy = nxt[0].kind != Kind.PHOTO.value
+                if heavy and heavy_pending >= heavy_ahead:
+                    return  # wait for the clips ahead to be encoded before decoding more
+                pending.append((pool.submit(_prepare, lib, nxt[0], nxt[1], cancel), heavy))
+                heavy_pending += heavy
                 nxt = next(it, None)
-                if nxt is None:
-                    return
-                pending.append(pool.submit(_prepare, lib, nxt[0], nxt[1], cancel))
 
         refill()
-        while pending:
-            prepared = pending.popleft().result()
-            refill()
-            prog.current = prepared.row.path
-            if prepared.error is not None:
-                _mark_failed(lib, prepared.row, prepared.error, prepared.digest)
-                report.failed += 1
-                report.failures.append((prepared.row.path, prepared.error))
-                prog.failed += 1
-            else:
-                batch.append(prepared)
-                batch_images += len(prepared.images)
-            if batch and (batch_images >= ENCODE_BATCH or not pending or cancel()):
-                _write_batch(lib, batch, report, prog)
-                batch, batch_images = [], 0
-                if time.monotonic() - last_flush > FLUSH_EVERY_S:
-                    flush()
-                    last_flush = time.monotonic()
-            if progress:
-                progress(prog)
-            if cancel():
-                report.cancelled = True
-                for f in pending:
-                    f.cancel()
-                break
-        if batch:
-            _write_batch(lib, batch, report, prog)
+        writer = _Writer(lib, report, prog, cancel)
+        try:
+            while pending:
+                job, heavy = pending.popleft()
+                prepared = job.result()
+                heavy_pending -= heavy
+                refill()
+                prog.current = prepared.row.path
+                if prepared.error is not None:
+                    _mark_failed(lib, prepared.row, prepared.error, prepared.digest)
+                    report.failed += 1
+                    report.failures.append((prepared.row.path, prepared.error))
+                    prog.failed += 1
+                else:
+                    batch.append(prepared)
+                    batch_images += len(prepared.images)
+                full = batch_images >= ENCODE_BATCH or len(batch) >= ENCODE_BATCH
+                if batch and (full or not pending or cancel()):
+                    writer.put(batch, _encode_batch(lib, batch))
+                    batch, batch_images = [], 0
+                    if time.monotonic() - last_flush > FLUSH_EVERY_S:
+                        flush()
+                        last_flush = time.monotonic()
+                if progress:
+                    progress(prog)
+                if cancel():
+                    report.cancelled = True
+                    for f, _ in pending:
+                        f.cancel()
+                    break
+            if batch:
+                writer.put(batch, _encode_batch(lib, batch))
+        except BaseException:
+            writer.close(reraise=False)  # the error in hand is the one to report
+            raise
+        writer.close()
     flush()
     if progress:
         prog.phase = "cancelled" if report.cancelled else "done"
@@ -205,42 +231,105 @@ def index_pending(
     return report
 
 
-def _write_batch(lib: Library, batch: list[Prepared], report: IndexReport, prog: Progress) -> None:
-    """Encode a batch's images together, then write each file: old vectors out, new in, row indexed."""
-    from engine.storage.store import vector_id
-
+def _encode_batch(lib: Library, batch: list[Prepared]) -> np.ndarray:
+    """The image vectors of a batch's files, in order, encoded ENCODE_BATCH at a time (an empty array
+    when none has images). Runs on the calling thread, which owns the image encoder."""
     pixels = [px for p in batch for (_, _, px, _) in p.images]
-    vectors = np.zeros((0, 0), dtype=np.float32)
-    if pixels:
-        enc = lib.image_text_encoder()
-        vectors = np.concatenate(
-            [
-                enc.encode_pixels(np.stack(pixels[i : i + ENCODE_BATCH]).astype(np.float32))
-                for i in range(0, len(pixels), ENCODE_BATCH)
-            ]
-        )
+    if not pixels:
+        return np.zeros((0, 0), dtype=np.float32)
+    enc = lib.image_text_encoder()
+    return np.concatenate(
+        [
+            enc.encode_pixels(np.stack(pixels[i : i + ENCODE_BATCH]).astype(np.float32))
+            for i in range(0, len(pixels), ENCODE_BATCH)
+        ]
+    )
+
+
+class _Writer:
+    """Writes encoded batches (:func:`_write_batch`) on a thread of its own, in the order they come, so
+    the encoder runs on while the store and the catalog take the last batch (a store call waits 5-20 ms
+    on the store's process: a third of a photo's encoding), and a sound's or a clip soundtrack's extra
+    work overlaps the next batch's images.
+
+    At most :data:`WRITE_AHEAD` batches wait, so memory stays flat when writing is the slower side.
+    :meth:`close` waits for every batch put; it re-raises what the writer hit outside any one file (a
+    catalog that cannot record a failure), and from then on the writer drops what is put, so the
+    encoder never blocks on a dead writer.
+    """
+
+    def __init__(self, lib: Library, report: IndexReport, prog: Progress, cancel: CancelFn) -> None:
+        import queue
+        import threading
+
+        self._lib, self._report, self._prog, self._cancel = lib, report, prog, cancel
+        self._queue: queue.Queue[tuple[list[Prepared], np.ndarray] | None] = queue.Queue(WRITE_AHEAD)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="lookalike-write", daemon=True)
+        self._thread.start()
+
+    def put(self, batch: list[Prepared], vectors: np.ndarray) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put((batch, vectors))
+
+    def close(self, reraise: bool = True) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if reraise and self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    _write_batch(self._lib, item[0], item[1], self._report, self._prog, self._cancel)
+                except BaseException as exc:  # handed to the indexing thread by close()/put()
+                    self._error = exc
+
+
+def _write_batch(
+    lib: Library,
+    batch: list[Prepared],
+    vectors: np.ndarray,
+    report: IndexReport,
+    prog: Progress,
+    cancel: CancelFn = never,
+) -> None:
+    """Write an encoded batch (``vectors``: its files' image vectors, in order): old vectors out, new
+    in, each file's extra work, rows indexed.
+
+    The store is written once for the whole batch (one delete of the re-indexed files' old vectors, one
+    upsert of every new vector: a store call costs 5-20 ms whatever its size, a third of what the
+    encoder spends on a photo), then each file is finished in turn (its extra work, its row marked
+    indexed), so the crash-safe order holds for every file: a row is marked indexed only after its
+    vectors are stored. When a batched write fails, each file is written alone, so only the file the
+    store refuses fails (with the store's reason) and the others are indexed.
+
+    On ``cancel()``, files with extra work still to do (a sound's model, a clip's soundtrack) stay
+    pending for the next run, so a cancel waits for the file in hand only; vectors already stored for
+    them are found by no search until their row is indexed, and are replaced by key when redone.
+    """
+    if len(vectors):
         lib.store.ensure_collection(lib.image_collection, vectors.shape[1])
-    offset = 0
-    for p in batch:
+    offsets = np.cumsum([0] + [len(p.images) for p in batch])
+    stored = False
+    if len(batch) > 1:
         try:
-            n = len(p.images)
-            if p.row.indexed_at is not None:
-                # Indexed before (now changed): its old vectors go, or a shorter clip would keep stale frames.
-                lib.delete_vectors([p.row.id])
-            if n:
-                rows = p.images
-                lib.store.upsert(
-                    lib.image_collection,
-                    ids=[vector_id(p.row.id, seq) for seq, _, _, _ in rows],
-                    file_ids=[p.row.id] * n,
-                    ts=[t for _, t, _, _ in rows],
-                    kinds=[k for _, _, _, k in rows],
-                    vectors=vectors[offset : offset + n],
-                )
-                offset += n
+            _store_vectors(lib, batch, [vectors[offsets[i] : offsets[i + 1]] for i in range(len(batch))])
+            stored = True
+        except Exception:  # redone file by file below, where a failure is charged to its own file
+            stored = False
+    for i, p in enumerate(batch):
+        try:
+            if p.extra is not None and cancel():
+                report.cancelled = True  # left pending: the caller gives it back, not "model missing"
+                continue
+            if not stored:
+                _store_vectors(lib, [p], [vectors[offsets[i] : offsets[i + 1]]])
             if p.extra is not None:
                 p.extra(lib, p)
-            model = lib.settings.image_text_model if n else lib.settings.audio_model
+            model = lib.settings.image_text_model if p.images else lib.settings.audio_model
             an = embedding_for(p.row.kind)
             # One commit: the row is indexed exactly when its embedding analysis is done.
             with lib.catalog.transaction():
@@ -258,3 +347,23 @@ def _write_batch(lib: Library, batch: list[Prepared], report: IndexReport, prog:
             report.failed += 1
             report.failures.append((p.row.path, why))
             prog.failed += 1
+
+
+def _store_vectors(lib: Library, files: list[Prepared], vectors: list[np.ndarray]) -> None:
+    """Write ``files``' image vectors (``vectors[i]`` for ``files[i]``) in one delete and one upsert:
+    the old vectors of files indexed before go first (a shorter clip must not keep stale frames), then
+    the new ones, by key. Raises what the store raises."""
+    from engine.storage.store import vector_id
+
+    # Indexed before (now changed): its old vectors go, in every collection.
+    lib.delete_vectors([p.row.id for p in files if p.row.indexed_at is not None])
+    rows = [(p.row.id, img) for p in files for img in p.images]
+    if rows:
+        lib.store.upsert(
+            lib.image_collection,
+            ids=[vector_id(fid, seq) for fid, (seq, _, _, _) in rows],
+            file_ids=[fid for fid, _ in rows],
+            ts=[t for _, (_, t, _, _) in rows],
+            kinds=[k for _, (_, _, _, k) in rows],
+            vectors=np.concatenate(vectors),
+        )

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar, cast
 
 import numpy as np
 
@@ -12,6 +13,58 @@ from engine.models.base import AudioEncoder, l2_normalize
 
 #: Segments per model call.
 ENCODE_SEGMENTS = 8
+
+T = TypeVar("T")
+
+
+def read_ahead(items: Iterator[T], depth: int = 2 * ENCODE_SEGMENTS) -> Iterator[T]:
+    """``items``, pulled on a thread of their own up to ``depth`` ahead of the consumer: a sound's
+    decoding (libsndfile, PyAV and the resampler all release the interpreter lock) then overlaps the
+    model's work on the segments before, instead of alternating with it on one thread.
+
+    What the reader raises is raised here, at the item where it happened. Closing the generator (the
+    consumer failing or stopping early) stops the reader within one item and closes ``items``.
+    """
+    import queue
+    import threading
+
+    done = object()
+    q: queue.Queue[object] = queue.Queue(max(1, depth))
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised where it would have been
+            failure.append(exc)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None and stop.is_set():
+                close()
+        put(done)
+
+    reader = threading.Thread(target=run, name="lookalike-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while (item := q.get()) is not done:
+            yield cast(T, item)
+        if failure:
+            raise failure[0]
+    finally:
+        stop.set()
+        reader.join()
 
 
 def embed_audio_stream(

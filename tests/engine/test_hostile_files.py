@@ -125,8 +125,10 @@ def test_any_error_from_one_file_becomes_its_failure(
     refused: list[int] = []
 
     def upsert(self, collection, *, ids, file_ids, **kw):  # type: ignore[no-untyped-def]
+        # One file's vectors are bad: every write that holds them is refused (a batch of files too).
         if not refused:
             refused.append(file_ids[0])
+        if refused[0] in file_ids:
             raise ValueError("vectors must be finite and non-zero (cosine is undefined otherwise)")
         return real(self, collection, ids=ids, file_ids=file_ids, **kw)
 

@@ -91,8 +91,13 @@ REEMBED_VERSION = 1
 
 
 def target(lib: Library, role: str) -> str:
-    """The model ``role`` is being switched to, or ""."""
-    return str(getattr(lib.settings, ROLES[role].next) or "")
+    """The model ``role`` is being switched to, or "" (also for an id this version does not know: a
+    settings file edited by hand, or written by a newer Lookalike)."""
+    nxt = str(getattr(lib.settings, ROLES[role].next) or "")
+    if nxt and nxt not in registry.MODELS:
+        log.warning("settings name an unknown model to switch to (%s); ignored", nxt)
+        return ""
+    return nxt
 
 
 def collection(role: str, model_id: str) -> str:

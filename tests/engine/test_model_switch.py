@@ -359,6 +359,37 @@ def test_a_kill_after_the_flip_before_the_drop_drops_the_old_collection_on_the_n
         assert lib.check_vectors() == 0
 
 
+def test_a_kill_between_the_catalog_commit_and_the_settings_save_completes_on_the_next_run(
+    lib_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.indexing import switches
+    from engine.storage.settings import Settings
+
+    make_library(tmp_path / "pics", 3)
+    with Library.open(lib_home) as lib:
+        _index(lib, tmp_path / "pics")
+        switches.use_model(lib, MULTI)
+        saves = []
+
+        def dies(self: Settings) -> None:
+            saves.append(1)
+            raise KeyboardInterrupt  # the process stops here: the catalog has committed, settings not
+
+        monkeypatch.setattr(Settings, "save", dies)
+        with pytest.raises(KeyboardInterrupt):
+            _reembed(lib)
+        assert saves
+    monkeypatch.undo()
+    with Library.open(lib_home) as lib:
+        assert lib.settings.image_text_model == SMALL and lib.settings.next_image_text_model == MULTI
+        assert lib.store.count(collection_name("image_text", SMALL)) == 3  # still answering
+        assert _reembed(lib) == 0  # nothing to redo: the stage is complete and completes the switch
+        assert lib.settings.image_text_model == MULTI and lib.settings.next_image_text_model == ""
+        assert lib.catalog.query("SELECT DISTINCT model FROM files") == [(MULTI,)]
+        assert collection_name("image_text", SMALL) not in lib.store.collections()
+        assert lib.check_vectors() == 0
+
+
 # -- the CLI -------------------------------------------------------------------------------------------------
 
 

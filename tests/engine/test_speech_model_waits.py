@@ -138,3 +138,50 @@ def test_the_service_notices_a_replaced_model_and_says_what_waits(home: Path, go
         os.utime(model, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
         assert use.installed_changed() is True
         assert use.warnings() == ()
+
+
+@needs_espeak
+def test_the_apps_service_waits_for_a_damaged_model_and_runs_once_it_is_replaced(
+    home: Path, good_whisper: Path, tmp_path: Path
+) -> None:
+    """End to end in the app's indexing service: the status line warns that speech waits, the sound
+    stays pending, and copying a good model in (no restart) gets it transcribed."""
+    import time
+
+    from engine.indexing.analysis import analysis_counts
+    from engine.library import Library
+    from engine.service.core import Service
+
+    folder = _install(good_whisper, home)
+    model = folder / "model.bin"
+    model.write_bytes(os.urandom(model.stat().st_size))
+    lib_dir = _memo_library(tmp_path)
+
+    def wait_for(cond, what: str, timeout: float = 120.0):  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while not (value := cond()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert value, f"timed out waiting for {what}"
+        return value
+
+    with Library.open(home) as lib:
+        lib.add_folder(lib_dir)
+        svc = Service(lib, quiet_period=0.2, batch_size=4, health_interval=0.1, poll_interval=0.1)
+        svc.start()
+        try:
+            warned = wait_for(
+                lambda: [w for w in svc.progress().warnings if w.startswith("Transcribing speech waits")],
+                "the speech warning",
+            )
+            assert "whisper-base cannot be loaded" in warned[0]
+            counts = svc.call(analysis_counts).result(timeout=60)["speech"]
+            assert counts == {"done": 0, "pending": 1, "failed": 0}
+
+            _install(good_whisper, home)
+            wait_for(
+                lambda: svc.call(analysis_counts).result(timeout=60)["speech"]["done"] == 1,
+                "the memo to be transcribed after the model was replaced",
+            )
+            assert not [w for w in svc.progress().warnings if "speech" in w.lower()]
+        finally:
+            svc.stop()

@@ -270,6 +270,43 @@ def test_a_sound_model_switch_keeps_the_old_tags_until_it_completes(lib_home: Pa
         assert lib.store.count(new) == 3 and lib.store.get_vectors(new, int(old_tags[0]))[1].shape[1] != 1024
 
 
+def test_video_moments_and_soundtracks_are_re_embedded_at_their_moments(
+    lib_home: Path, tmp_path: Path
+) -> None:
+    from engine.indexing import switches
+    from tests.engine.videogen import BLUE, GREEN, RED, Scene, has_encoder, make_clip
+
+    if not has_encoder("libx264"):
+        pytest.skip("this FFmpeg build cannot write H.264")
+    vids = tmp_path / "vids"
+    vids.mkdir()
+    make_clip(vids / "party.mp4", [Scene(4.0, RED, "disc"), Scene(4.0, GREEN, "square")], fps=10,
+              size=(320, 192), audio=True)  # fmt: skip
+    make_clip(vids / "quiet.mp4", [Scene(4.0, BLUE, "disc")], fps=10, size=(320, 192))
+    with Library.open(lib_home) as lib:
+        _index(lib, vids)
+        party = lib.catalog.by_path(str((vids / "party.mp4").resolve()))
+        assert party is not None
+        old_ts, _ = lib.store.get_vectors(lib.image_collection, party.id)
+        old_audio = lib.store.get_vectors(lib.audio_collection, party.id)[0]
+        assert len(old_ts) > 1 and len(old_audio) > 1
+
+        switches.use_model(lib, MULTI)
+        assert _reembed(lib) == 2
+        new_ts, vecs = lib.store.get_vectors(lib.image_collection, party.id)
+        assert lib.image_collection == collection_name("image_text", MULTI) and vecs.shape[1] == 48
+        assert sorted(new_ts) == sorted(old_ts)  # the same moments, so jumping to one still works
+
+        if lib.model_ready("panns-cnn14"):
+            switches.use_model(lib, "panns-cnn14")
+            assert _reembed(lib) == 2
+            ts, vecs = lib.store.get_vectors(lib.audio_collection, party.id)
+            assert lib.settings.audio_model == "panns-cnn14" and vecs.shape[1] != 1024
+            assert sorted(ts) == sorted(old_audio)
+            quiet = lib.catalog.by_path(str((vids / "quiet.mp4").resolve()))
+            assert quiet is not None and len(lib.store.get_vectors(lib.audio_collection, quiet.id)[0]) == 0
+
+
 # -- crash safety --------------------------------------------------------------------------------------------
 
 _KILL_SCRIPT = """

@@ -56,6 +56,13 @@ class Choices:
     models_dir: str
 
 
+def _known_bytes(spec: Any) -> int | None:
+    """The bytes of the files whose size is published (the weights; small config files often have
+    none), or None when none is: a lower bound that is within a few KB of the download."""
+    sizes = [f.size for f in spec.files if f.name not in spec.optional and f.size]
+    return sum(sizes) if sizes else None
+
+
 def model_choices(lib: Any) -> Choices:
     """Every choosable model with its state on this library, and the switches in progress."""
     from engine.indexing import switches
@@ -82,7 +89,7 @@ def model_choices(lib: Any) -> Choices:
                     title=m.title,
                     installed=registry.is_installed(s.models_dir, m.id),
                     test_model=registry.is_test_model(s.models_dir, m.id),
-                    size=m.download_size,
+                    size=_known_bytes(m),
                     params_m=m.params_m,
                     languages=list(m.languages),
                     use=use,

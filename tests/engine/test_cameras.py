@@ -136,3 +136,10 @@ def test_the_app_chips_show_the_camera_while_typing() -> None:
     assert ("camera", "Pixel", "taken with pixel") in u.fragments
     assert u.text == "dog"
     assert "📷 Pixel" in u.describe()
+
+
+def test_nothing_of_the_kind_asked_says_so(library: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "search", "canon", "--kind", "video")
+    assert code == 0 and out.strip() == "No videos taken with Canon in this library."
+    code, out, _ = run(capsys, "search", "--after", "2024", "--place", "Porto")
+    assert code == 0 and out.strip() == "No photos from 2024 in Porto in this library."  # not "from from"

@@ -238,14 +238,21 @@ def allowed_files(lib: Library, q: ParsedQuery) -> set[int] | None:
     return ids
 
 
-def nothing_message(q: ParsedQuery) -> str:
-    """'No photos from July 2023 in Porto' — what the chips say when the filters leave nothing."""
+#: What a search for these kinds of file finds, in words ("No videos from 2019 ...").
+_KIND_NOUNS = {"photo": "photos", "video": "videos", "sound": "sounds"}
+
+
+def nothing_message(q: ParsedQuery, kinds: Sequence[str] | None = None) -> str:
+    """'No photos from July 2023 in Porto' — what the chips say when the filters leave nothing
+    (``kinds``: the kinds searched, "No videos taken with Canon")."""
     dates = [label for kind, label in q.understood if kind == DATE]
     places = [label for kind, label in q.understood if kind == PLACE]
     cameras = [label for kind, label in q.understood if kind == CAMERA]
-    msg = "No photos"
+    nouns = [_KIND_NOUNS[k] for k in kinds or () if k in _KIND_NOUNS]
+    msg = "No " + (" or ".join(nouns) if nouns and len(nouns) < len(_KIND_NOUNS) else "photos")
     if dates:
-        msg += " from " + " or ".join(dates)
+        # The date boxes' labels carry their own word ("from 2020", "before 2021").
+        msg += " " + " or ".join(d if d.startswith(("from ", "before ")) else f"from {d}" for d in dates)
     if places:
         msg += " in " + " or ".join(places)
     if cameras:
@@ -427,6 +434,11 @@ def search(
     accepted = inspect.signature(ranking.search).parameters
     extra = {k: v for k, v in ranking_kw.items() if k in accepted}
     results = ranking.search(lib, q, limit=limit, kinds=kinds, folder=folder, only=only, **extra)
+    filtered = DATE in q.filters or PLACE in q.filters or CAMERA in q.filters
+    said = any(k == EMPTY for k, _ in q.understood)
+    if not results and filtered and not q.text and not q.terms and not said:
+        # Files pass the filters, but none of the kinds or folder asked for ("canon --kind video").
+        q.understood.append((EMPTY, nothing_message(q, kinds)))
     understood = Understood.of(q)  # the filter step may have added the "nothing" chip
     if DATE in q.filters or PLACE in q.filters or CAMERA in q.filters:
         add_reasons(lib, results, camera_first=CAMERA in q.filters)

@@ -330,3 +330,73 @@ def test_indexed_clips_group_through_their_moment_thumbnails(home: Path, tmp_pat
     code, _, err = run_cli(capsys, "index", str(d))
     assert code == 0, err
     assert _names(groups_json(capsys, "--kind", "video")) == [{"a.mp4", "trim.mp4"}]
+
+
+def _long_recording(seed: int, seconds: float, rate: int) -> np.ndarray:
+    """A recording with a shape all along: a chirp or a burst starting about every second."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    x = rng.normal(0, 0.02, n)
+    for start in np.cumsum(rng.uniform(0.4, 1.6, int(seconds * 1.2))):
+        if start >= seconds - 2:
+            break
+        f0, f1 = rng.uniform(200, 2500, 2)
+        length = rng.uniform(0.3, 1.5)
+        i0, i1 = int(start * rate), int((start + length) * rate)
+        t = np.arange(i1 - i0) / rate
+        x[i0:i1] += np.sin(2 * np.pi * (f0 + (f1 - f0) * t / length / 2) * t) * rng.uniform(0.1, 0.4)
+    return (x / np.abs(x).max() * 0.8).astype(np.float32)
+
+
+def test_long_recordings_group_with_their_copies_and_trims_cut_anywhere(home: Path, tmp_path: Path) -> None:
+    """Ten minute recordings: fingerprinted across the whole file, so a copy trimmed by three and a half
+    minutes at the start (past the first minutes the fine fingerprint covers) still groups; another
+    recording that opens with the same first 200 s does not."""
+    import soundfile as sf
+
+    rate = 16000
+    x = _long_recording(5, 600.0, rate)
+    other = _long_recording(6, 600.0, rate)
+    sf.write(tmp_path / "long.flac", x, rate)
+    # A lossy copy, written in blocks: libsndfile's Vorbis encoder crashes on minutes in one call.
+    with sf.SoundFile(tmp_path / "long.ogg", "w", rate, 1, format="OGG", subtype="VORBIS") as f:
+        for i in range(0, len(x), 5 * rate):
+            f.write(x[i : i + 5 * rate])
+    sf.write(tmp_path / "long_trim.flac", x[int(210.37 * rate) : int(540 * rate)], rate)
+    sf.write(tmp_path / "same_intro.flac", np.concatenate([x[: 200 * rate], other[: 400 * rate]]), rate)
+    sf.write(tmp_path / "other.flac", other[::-1].copy(), rate)
+    names = ("long.flac", "long.ogg", "long_trim.flac", "same_intro.flac", "other.flac")
+    with _lib(home) as lib:
+        _analyze(lib, [tmp_path / n for n in names], "sound")
+        assert _group_names(lib, "sound") == [{"long.flac", "long.ogg", "long_trim.flac"}]
+    # The fingerprint covers the whole recording, in a bounded size.
+    sp = H.load_sound_fingerprint(tmp_path / "long.flac")
+    assert sp.seconds > 590 and len(sp.long) * H.LONG_HOP_S > 590 and len(sp.fine) * 0.008 <= H.FP_FULL_S
+
+
+@needs_photos
+def test_a_catalog_indexed_with_16_bit_bands_is_rekeyed_and_still_finds_copies(
+    home: Path, tmp_path: Path
+) -> None:
+    """Photos hashed before the index moved to long keys are re-keyed from their stored hashes when the
+    library opens (nothing decoded again), and a new copy of one still groups with it."""
+    from engine.indexing.analyzers import hashes as A
+    from engine.storage.duplicates import LONG_BASE, DuplicateTables
+
+    shutil.copy(PHOTOS[0], tmp_path / "a.jpg")
+    save_edit(PHOTOS[0], "resize", tmp_path / "a_small.jpg")
+    with _lib(home) as lib:
+        ids = _analyze(lib, [tmp_path / "a.jpg"], "photo")
+        t = DuplicateTables.of(lib.catalog)
+        # Make it look like the old layout: 16-bit bands of the frame and the windows, no long keys.
+        row = t.get(ids["a.jpg"])
+        assert row is not None and row.data is not None
+        ph = H.PhotoHashes.from_bytes(row.data, 1, 1)
+        t.drop_bands(range(LONG_BASE, LONG_BASE + 6))
+        t.add_index(ids["a.jpg"], [int(ph.full[0])], table=A.FRAMES)
+        t.add_index(ids["a.jpg"], [int(x) for x in ph.regions], table=A.WINDOWS)
+    with _lib(home) as lib:
+        _analyze(lib, [tmp_path / "a_small.jpg"], "photo")
+        t = DuplicateTables.of(lib.catalog)
+        assert not t.has_band(0) and t.has_band(LONG_BASE)
+        assert _group_names(lib, "photo") == [{"a.jpg", "a_small.jpg"}]

@@ -6,10 +6,11 @@ Per file (photo, video or sound), in the slow analyzers' pass after embedding:
    orientations and its 9 region windows; a clip's per-moment pHashes in time order (from the moment
    thumbnails the video pipeline saved, so the clip is not decoded again); a sound's spectral
    fingerprint. Stored in ``dupe_hashes``, with index keys in ``dupe_bands``.
-2. **group**: look the new file's keys up in the band index (files sharing a 16-bit band within one bit,
-   or a sound's exact sub-fingerprint), score only those, confirm a photo pair with ORB keypoints and
-   its aligned pixels, record accepted pairs and regroup the component they touch. No pass over the
-   library: the work per file depends on how many files share its bands, not on how many there are.
+2. **group**: look the new file's keys up in the index (a photo's 21-bit chunks within one bit, a
+   clip's 16-bit bands, a sound's coarse spectral keys), score only those, confirm a photo pair with
+   ORB keypoints and its aligned pixels, record accepted pairs and regroup the component they touch.
+   No pass over the library: the work per file depends on how many files share its keys, and keys
+   that long are shared by chance about as rarely in a million photos as in a thousand.
 
 Thresholds (measured on edited copies of Caltech photos among other photos of their classes, see
 docs/benchmarks.md "Duplicates"): a pair is a duplicate when its best hash distance is at most
@@ -56,6 +57,13 @@ INLIER_SHARE = 0.3
 MIN_INLIERS_FLOOR = 12
 MIN_CORRELATION = 0.84
 MIN_OVERLAP = 0.7
+#: ...or, where a date stamp or a logo lowers the whole picture's correlation, this share of its 4x4
+#: tiles agreeing on their own (engine.media.hashes.TILE_CORRELATION): stamped copies keep 0.8-0.9 of
+#: them, two shots of one motorbike model on white 0.3 at most (bench set, docs/benchmarks.md).
+MIN_TILES = 0.7
+#: Hash distance up to which a pair is still checked, but accepted only through its tiles: a large
+#: stamp on a small picture moves its hash up to 18 bits.
+STAMP_CANDIDATE = 18
 #: Keypoints below which a picture is "plain" (a logo, a drawing): the hash alone decides, at this distance.
 PLAIN_KEYPOINTS = 40
 PLAIN_HASH = 4
@@ -69,9 +77,15 @@ VIDEO_SHARE = 0.6
 VIDEO_MAX_DISTANCE = 10
 SOUND_MAX_BER = 0.3
 SOUND_MIN_OVERLAP = 0.8
+#: Sounds scored per new sound: those sharing the most index keys (a copy shares hundreds, a stranger
+#: a few by chance), plus the nearest in the PANNs space; bounds the fingerprint comparisons per file.
+SOUND_CANDIDATES = 16
 _SOUND_BAND = 100
 #: Band tables (engine.storage.duplicates): photo frames, photo windows, video moments.
 FRAMES, WINDOWS, MOMENTS = 0, 1, 2
+#: The band numbers photos used before their index moved to long keys (16-bit bands of FRAMES and
+#: WINDOWS): a catalog still holding them has its photo index rebuilt from the stored hashes.
+_OLD_PHOTO_BANDS = range(0, 2 * 4)
 
 #: Software names in EXIF that mark a picture as an edited copy.
 _EDITORS = ("photoshop", "lightroom", "gimp", "snapseed", "picsart", "vsco", "facetune", "paint", "canva")
@@ -79,7 +93,35 @@ _EDITED_NAMES = ("edited", "-edit", "_edit", " copy", "(1)", "(2)", "_copy", "-c
 
 
 def tables(lib: Library) -> DuplicateTables:
-    return DuplicateTables.of(lib.catalog)
+    t = DuplicateTables.of(lib.catalog)
+    if not getattr(t, "_photo_index_checked", False):
+        _upgrade_photo_index(t)
+        t._photo_index_checked = True  # type: ignore[attr-defined]
+    return t
+
+
+def index_photo(t: DuplicateTables, file_id: int, ph: H.PhotoHashes) -> None:
+    """A photo's index entries: its frame in all 8 orientations (FRAMES) and its 9 windows as shown
+    (WINDOWS), as long keys. Storing the orientations lets a lookup probe with the new photo's frame
+    and windows as shown (18 hashes) where probing every orientation of them took 88."""
+    with t.catalog.transaction():
+        t.add_index(file_id, [int(x) for x in ph.full], table=FRAMES, long=True)
+        t.add_index(file_id, [int(x) for x in ph.regions], table=WINDOWS, long=True)
+
+
+def _upgrade_photo_index(t: DuplicateTables) -> None:
+    """Re-key the photos of a catalog indexed with 16-bit bands, from the hashes it stored (no photo
+    is decoded again)."""
+    if not any(t.has_band(b) for b in _OLD_PHOTO_BANDS):
+        return
+    ids = sorted(t.hashed_ids(Kind.PHOTO.value))
+    log.info("duplicates: re-keying the index of %d photos", len(ids))
+    with t.catalog.transaction():
+        t.drop_bands(_OLD_PHOTO_BANDS)
+        for i in range(0, len(ids), 500):
+            for fid, row in t.get_many(ids[i : i + 500]).items():
+                if row.data is not None:
+                    index_photo(t, fid, H.PhotoHashes.from_bytes(row.data, row.width or 0, row.height or 0))
 
 
 # -- photos ---------------------------------------------------------------------------------------------
@@ -126,8 +168,8 @@ def hash_photo(lib: Library, row: FileRow, img: Image | None = None) -> tuple[Ha
     )  # fmt: skip
     t = tables(lib)
     with lib.catalog.transaction():
-        t.put(hrow, [int(ph.full[0])], table=FRAMES)
-        t.add_index(row.id, [int(x) for x in ph.regions], table=WINDOWS)
+        t.put(hrow)
+        index_photo(t, row.id, ph)
     return hrow, ph, img
 
 
@@ -167,16 +209,21 @@ def verify_photos(
     need = max(
         MIN_INLIERS_FLOOR, min(MIN_INLIERS, round(INLIER_SHARE * min(len(fa.keypoints), len(fb.keypoints))))
     )
-    if al.inliers >= need and al.correlation >= MIN_CORRELATION and al.overlap >= MIN_OVERLAP:
+    near = score.distance <= PHOTO_CANDIDATE
+
+    def agrees(x: H.Alignment, overlap: float) -> bool:
+        # The whole picture correlates (hashes close), or most of its tiles do (a stamp spoils a corner).
+        pixels = (near and x.correlation >= MIN_CORRELATION) or x.tiles >= MIN_TILES
+        return x.inliers >= need and overlap >= MIN_OVERLAP and pixels
+
+    if agrees(al, al.overlap):
         return True
     if al.inliers < need // 2:
         return False
     # From the other side: RANSAC on b's keypoints can fit where a's fell short, and the overlap of a
     # crop (b the crop of a) is only whole in a's frame.
     back = H.align(fb, fa)
-    if back.inliers >= need and back.correlation >= MIN_CORRELATION and back.overlap >= MIN_OVERLAP:
-        return True
-    return al.inliers >= need and al.correlation >= MIN_CORRELATION and back.overlap >= MIN_OVERLAP
+    return agrees(back, back.overlap) or agrees(al, back.overlap)
 
 
 def group_photo(
@@ -187,18 +234,13 @@ def group_photo(
     matches: list[PhotoMatch] = []
     exact = [f for f in t.with_full_hash(hrow.full_hash or "") if f != row.id] if hrow.full_hash else []
     matches += [PhotoMatch(f, 0, "exact") for f in exact]
-    # Frame against frame and frame against window (this photo a crop of another), and this photo's
-    # windows against other frames (another a crop of this one), within a bit per band. Window against
-    # window is what compare() never scores: looking it up only added rows (about 0.04 x the library's
-    # size per new photo) without finding a pair the other three missed on the bench set.
+    # Frame against frames (stored in every orientation), every orientation of the frame against
+    # windows (this photo a crop of another), and the windows against frames (another a crop of this
+    # one), within a bit per long key. Window against window is what compare() never scores: looking it
+    # up only added rows without finding a pair the other three missed on the bench set.
     cands: dict[int, int] = {}
-    windows = ph.oriented_regions.reshape(-1) if ph.oriented_regions is not None else ph.regions
-    for probes, table, radius in (
-        (ph.full, FRAMES, 1),
-        (ph.full, WINDOWS, 1),
-        (windows, FRAMES, 1),
-    ):
-        for f, n in t.candidates([int(x) for x in probes], radius=radius, table=table).items():
+    for probes, table in ((ph.full[:1], FRAMES), (ph.full, WINDOWS), (ph.regions, FRAMES)):
+        for f, n in t.candidates([int(x) for x in probes], radius=1, table=table, long=True).items():
             cands[f] = cands.get(f, 0) + n
     cands.pop(row.id, None)
     for f in exact:
@@ -207,15 +249,23 @@ def group_photo(
     # bands with its original, a stranger one by chance; so the scoring work per new file is bounded
     # however crowded the bands get in a big library.
     best = sorted(cands, key=lambda f: (-cands[f], f))[:MAX_CANDIDATES]
-    others = {f: r for f, r in t.get_many(best).items() if r.kind == Kind.PHOTO.value}
+    others = {
+        f: H.PhotoHashes.from_bytes(r.data, r.width or 0, r.height or 0)
+        for f, r in t.get_many(best).items()
+        if r.kind == Kind.PHOTO.value and r.data is not None
+    }
+    # Every candidate's distance in one array operation; compare() (which also says how they matched)
+    # only for those close enough to check.
+    ids = list(others)
+    near = H.closest_distances(
+        ph,
+        np.array([others[f].full for f in ids], dtype=np.uint64).reshape(-1, H.N_ORIENTATIONS),
+        np.array([others[f].regions for f in ids], dtype=np.uint64).reshape(len(ids), len(H.REGION_OFFSETS)),
+    )
     scored: list[tuple[H.PairScore, int]] = []
-    for fid, other in others.items():
-        if other.data is None:
-            continue
-        oh = H.PhotoHashes.from_bytes(other.data, other.width or 0, other.height or 0)
-        s = H.compare(ph, oh)
-        if s.distance <= PHOTO_CANDIDATE:
-            scored.append((s, fid))
+    for fid, dist in zip(ids, near.tolist(), strict=True):
+        if dist <= STAMP_CANDIDATE:
+            scored.append((H.compare(ph, others[fid]), fid))
     scored.sort(key=lambda x: (x[0].distance, x[1]))
     if scored:
         rows = lib.catalog.get_many(f for _, f in scored[:MAX_VERIFY])
@@ -344,29 +394,50 @@ def _video_size(path: str) -> tuple[int | None, int | None]:
 
 
 def hash_and_group_sound(lib: Library, row: FileRow) -> list[int]:
-    """Fingerprint a sound, store it, and group it with the same recording in other formats or trims."""
+    """Fingerprint a sound, store it, and group it with the same recording in other formats or trims:
+    their fine fingerprints agree over the first minutes, or (a long recording cut anywhere) their long
+    fingerprints over the whole."""
     t = tables(lib)
     digest = H.full_hash(row.path)
-    fp, keys_arr = H.load_sound_fingerprint(row.path)
-    hrow = HashRow(
-        row.id, Kind.SOUND.value, VERSION, digest, None, None, None, False, fp.astype("<u4").tobytes()
-    )
+    sp = H.load_sound_fingerprint(row.path)
+    hrow = HashRow(row.id, Kind.SOUND.value, VERSION, digest, None, None, None, False, sp.to_bytes())
     t.put(hrow, [])
-    keys = sorted({int(v) for v in keys_arr.tolist()})
+    keys = sorted({int(v) for v in sp.keys.tolist()})
     t.put_keys(row.id, _SOUND_BAND, keys)
     found: list[tuple[int, float, str]] = [(f, 0.0, "exact") for f in t.with_full_hash(digest) if f != row.id]
     exact = {f for f, _, _ in found}
-    cands = set(t.lookup_keys(_SOUND_BAND, keys)) | set(_similar_sounds(lib, row))
-    cands -= exact | {row.id}
+    shared = t.lookup_keys(_SOUND_BAND, keys)
+    for f in exact | {row.id}:
+        shared.pop(f, None)
+    best = sorted(shared, key=lambda f: (-shared[f], f))[:SOUND_CANDIDATES]
+    cands = (set(best) | set(_similar_sounds(lib, row))) - exact - {row.id}
     for fid, other in t.get_many(cands).items():
         if other.kind != Kind.SOUND.value or other.data is None:
             continue
-        ofp = np.frombuffer(other.data, dtype="<u4")
-        ber, _, overlap = H.fingerprint_match(fp, ofp)
-        if ber <= SOUND_MAX_BER and overlap >= SOUND_MIN_OVERLAP:
-            found.append((fid, ber, "fingerprint"))
+        match = sounds_match(sp, H.SoundPrint.from_bytes(other.data))
+        if match is not None:
+            found.append((fid, match[0], match[1]))
     _record(t, row.id, Kind.SOUND.value, found)
     return [f for f, _, _ in found]
+
+
+def sounds_match(a: H.SoundPrint, b: H.SoundPrint) -> tuple[float, str] | None:
+    """(bit error rate, how) when two recordings are one, else None.
+
+    Short recordings compare their fine fingerprints. When either goes on past FP_FULL_S, the long
+    fingerprints decide, over the whole of the shorter: two episodes that open with the same three
+    minutes of jingle are not copies of each other, and a trim from the middle of a long recording is.
+    Rows stored before long fingerprints existed have only the fine one, compared as before.
+    """
+    longer = max(a.seconds, b.seconds) > H.FP_FULL_S
+    if longer and len(a.long) and len(b.long):
+        ber, _, overlap = H.fingerprint_match(a.long, b.long, hop_s=H.LONG_HOP_S)
+        ok = ber <= SOUND_MAX_BER and overlap >= SOUND_MIN_OVERLAP
+        return (ber, "long fingerprint") if ok else None
+    ber, _, overlap = H.fingerprint_match(a.fine, b.fine)
+    if ber <= SOUND_MAX_BER and overlap >= SOUND_MIN_OVERLAP:
+        return ber, "fingerprint"
+    return None
 
 
 def _similar_sounds(lib: Library, row: FileRow, k: int = 8) -> list[int]:

@@ -7,8 +7,9 @@ classes, 2 a class) indexed by the real library, then searched the two ways a pe
   ``search_text`` restricted to sounds; precision@2 is the share of the two top results of that class
   (chance 2/100), hit@10 whether either clip of the class is in the top 10.
 
-The models are the ones installed for the user (``lookalike models list``; ``LOOKALIKE_HOME`` is
-honoured), or those in ``--models DIR``. Without real PANNs weights there is nothing to evaluate and
+Real weights are looked for where bench/_evals.py says: ``--models DIR``, ``$LOOKALIKE_REAL_MODELS``,
+the user's models (``LOOKALIKE_HOME`` is honoured) and ``../shared/assets/models``, in any layout
+``lookalike models install --from`` accepts. Without real PANNs weights there is nothing to evaluate and
 the script says so and stops. ``--random-weights`` runs the same evaluation on random-weight PANNs
 (and the real MiniLM from ``../shared/assets/models`` when present) to check the script itself: its
 figures then say nothing of quality. (Even random features pair two clips cut from one recording, as
@@ -39,7 +40,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.indexing.pipeline import index_pending
 from engine.indexing.scan import scan  # noqa: E402
 from engine.library import Library  # noqa: E402
-from engine.models import registry  # noqa: E402
 from engine.search.api import search_similar, search_text  # noqa: E402
 from engine.storage.settings import Settings  # noqa: E402
 
@@ -48,40 +48,18 @@ SHARED = REPO.parent / "shared" / "assets"
 TEXT_MODEL = "all-minilm-l6-v2"
 
 
-def real_model(models_dir: Path, model_id: str) -> str | None:
-    """None when ``model_id`` is installed with real weights there, else why not."""
-    manifest = registry.read_manifest(models_dir / model_id)
-    if manifest is None or not registry.is_installed(models_dir, model_id):
-        return f"{model_id} is not installed in {models_dir}"
-    if manifest.get("test_model"):
-        return f"{model_id} in {models_dir} holds random test weights ({manifest.get('source')})"
-    return None
-
-
 def prepare_models(home: Path, args: argparse.Namespace) -> tuple[bool, str]:
-    """Fill ``home/models`` with the audio and text models; returns (real weights?, why not)."""
-    from engine.models.manifest import write_manifest
+    """Fill ``home/models`` with the audio and text models; returns (real weights?, why not). Real
+    weights are looked for where bench/_evals.py says (``--models DIR`` first, then
+    ``$LOOKALIKE_REAL_MODELS``, the user's models, ``../shared/assets/models``; any layout
+    ``models install --from`` takes)."""
+    from _evals import random_models, real_models
 
     dest = home / "models"
-    dest.mkdir(parents=True)
-    source = args.models or Settings.load().models_dir
-    why = real_model(source, args.audio_model) or real_model(source, TEXT_MODEL)
-    if why is None:
-        for model_id in (args.audio_model, TEXT_MODEL):
-            (dest / model_id).symlink_to((source / model_id).resolve(), target_is_directory=True)
-        return True, ""
-    if not args.random_weights:
-        return False, why
-    from engine.models.tiny_audio import write_tiny_minilm, write_tiny_panns
-
-    write_tiny_panns(dest / args.audio_model, args.audio_model)
-    shared_minilm = SHARED / "models" / "all-MiniLM-L6-v2"
-    if shared_minilm.is_dir():
-        shutil.copytree(shared_minilm, dest / TEXT_MODEL)
-        write_manifest(dest / TEXT_MODEL, TEXT_MODEL, source="shared assets (real weights)")
-    else:
-        write_tiny_minilm(dest / TEXT_MODEL)
-    return False, why
+    real, why = real_models(dest, [args.audio_model, TEXT_MODEL], args.models)
+    if not real and args.random_weights:
+        random_models(dest, [args.audio_model, TEXT_MODEL])  # only the missing ones: a real MiniLM stays
+    return real, why
 
 
 def rank_of(paths: list[str], wanted: set[str]) -> int | None:

@@ -79,3 +79,14 @@ def test_the_fitted_range_separates_matches() -> None:
     skip_unless_evaluated(r)
     assert r["fitted"] and r["low"] < r["floor"] < r["high"], r
     assert r["cutoff_with_floor"]["good_precision"] is None or r["cutoff_with_floor"]["good_precision"] >= 0.7
+
+
+@pytest.mark.parametrize("model", ["panns-mobilenetv1", "panns-cnn14"])
+def test_esc50_sounds_find_their_class(model: str) -> None:
+    if not (DATA / "esc50_subset" / "esc50_subset.csv").is_file():
+        pytest.skip(f"ESC-50 subset not found at {DATA}")
+    _, r = run_script("eval_esc50.py", "--audio-model", model)
+    skip_unless_evaluated(r)
+    assert r["real_weights"] and r["clips"] == 100
+    assert r["sound_p_at_1"] >= 0.3, r  # chance 0.01: the other clip of the class is nearest
+    assert r["text_hit_at_10"] >= 0.5, r  # the class's name finds one of its 2 clips in the top 10

@@ -33,8 +33,10 @@ class ModelChoice:
     languages: list[str] = field(default_factory=list)
     #: "in use", "switching to", or "".
     use: str = ""
-    #: What switching to it costs here ("about 40 min for your 12,000 photos (estimate …)"), or "".
+    #: What switching to it costs here ("about 40 min for your 12,000 photos"), or "".
     cost: str = ""
+    #: Where that figure comes from ("measured …" or "estimate: … scaled by …"), or "".
+    cost_source: str = ""
     default: bool = False
 
 
@@ -77,9 +79,10 @@ def model_choices(lib: Any) -> Choices:
     for role, _heading in ROLES:
         for m in registry.for_role(role):
             use = in_use.get(m.id, "")
-            cost = ""
+            cost = source = ""
             if not use and role in switches.ROLES:
-                cost = switches.switch_cost(lib, m.id).describe()
+                c = switches.switch_cost(lib, m.id)
+                cost, source = c.short(), c.source if c.amount else ""
             elif not use and role == "speech":
                 cost = "no re-embedding: files transcribed already keep their transcripts"
             out.append(
@@ -94,6 +97,7 @@ def model_choices(lib: Any) -> Choices:
                     languages=list(m.languages),
                     use=use,
                     cost=cost,
+                    cost_source=source,
                     default=m.default,
                 )
             )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QDialog,
     QGroupBox,
@@ -54,7 +54,7 @@ def languages_text(m: ModelChoice) -> str:
         return "—" if m.role != "speech" else "99 languages"
     if len(m.languages) <= 3:
         return ", ".join(m.languages)
-    return f"{len(m.languages)} languages ({', '.join(m.languages[:4])}, …)"
+    return f"{len(m.languages)} languages"
 
 
 class SwitchBox(QWidget):
@@ -111,6 +111,7 @@ class PreferencesDialog(QDialog):
             table.verticalHeader().setVisible(False)
             table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
             table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+            table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             header = table.horizontalHeader()
             header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
             header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
@@ -169,9 +170,12 @@ class PreferencesDialog(QDialog):
                 name = m.model_id + (" (default)" if m.default else "")
                 installed = ("yes" + (" (test model)" if m.test_model else "")) if m.installed else "no"
                 cost = m.use or m.cost
+                if m.cost_source and not m.use:
+                    cost += " (measured)" if m.cost_source.startswith("measured") else " (estimate)"
+                tips = (m.title, "", "", ", ".join(m.languages), m.cost_source)
                 for col, text in enumerate((name, size_text(m), installed, languages_text(m), cost)):
                     item = QTableWidgetItem(text)
-                    item.setToolTip(m.title if col == 0 else text)
+                    item.setToolTip(tips[col] or text)
                     table.setItem(i, col, item)
                 table.setCellWidget(i, 5, self._action(m))
         self._show_switches(choices)

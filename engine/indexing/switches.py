@@ -364,6 +364,14 @@ class SwitchCost:
     sounds: int = 0
 
     def describe(self) -> str:
+        """"about 40 min for your 12,000 photos (estimate: …)": :meth:`short` and where the rate comes
+        from."""
+        short = self.short()
+        return short if not self.amount else f"{short} ({self.source})"
+
+    def short(self) -> str:
+        """"about 40 min for your 12,000 photos", "under a minute for your 3 sounds" or "nothing to
+        re-embed yet"."""
         from engine.core.durations import format_duration
 
         what = []
@@ -377,7 +385,7 @@ class SwitchCost:
             return "nothing to re-embed yet"
         minutes = self.seconds / 60
         took = "under a minute" if minutes < 1 else f"about {format_duration(round(self.seconds, -1))}"
-        return f"{took} for your {' and '.join(what)} ({self.source})"
+        return f"{took} for your {' and '.join(what)}"
 
 
 def _measured_rate(model_id: str) -> tuple[float, str] | None:

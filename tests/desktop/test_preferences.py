@@ -60,9 +60,12 @@ def test_preferences_lists_the_models_and_use_switches_in_the_background(
     small, multi = rows["uform3-image-text-english-small"], rows[MULTI]
     assert table.item(small, 4).text() == "in use"
     assert table.item(multi, 2).text().startswith("yes")
-    assert table.item(multi, 3).text().startswith("21 languages")
-    assert "for your 12 photos" in table.item(multi, 4).text()
-    assert "estimate" in table.item(multi, 4).text() or "measured" in table.item(multi, 4).text()
+    assert table.item(multi, 3).text() == "21 languages"
+    assert "Spanish" in table.item(multi, 3).toolTip()
+    cost = table.item(multi, 4)
+    assert "for your 12 photos" in cost.text()
+    assert cost.text().endswith(("(estimate)", "(measured)"))
+    assert cost.toolTip().startswith(("estimate: ", "measured"))  # where the figure comes from
     assert table.item(rows["uform3-image-text-english-large"], 2).text() == "no"
     assert dialog.tables["audio"].rowCount() == 2
 

@@ -67,9 +67,20 @@ def score_label(r: Any, mode: str) -> str:
     return f"{r.score:.2f}"
 
 
+#: The finders whose reason score is a model's number, and what to call it.
+_RAW = {"visual": "cosine", "similar": "cosine", "sounds": "tag score"}
+
+
 def score_details(r: Any, mode: str) -> str:
     """The preview's longer form, with the raw score beside the ranking value."""
     if mode == TEXT:
-        raw = "tag score" if r.kind == "sound" else "cosine"
-        return f"{score_label(r, mode)} match ({raw} {r.score:.3f})"
+        reasons = getattr(r, "reasons", None) or []
+        if not reasons:  # a result made outside the ranking: its score is the model's own
+            raw = "tag score" if r.kind == "sound" else "cosine"
+            return f"{score_label(r, mode)} match ({raw} {r.score:.3f})"
+        # A ranked result's score is the fusion's; the raw number is the strongest finder's own, and
+        # only where it is a model's (a date, a name or a camera has none worth showing).
+        top = reasons[0]
+        raw = _RAW.get(top.retriever)
+        return f"{score_label(r, mode)} match" + (f" ({raw} {top.score:.3f})" if raw else "")
     return f"similarity {r.score:.3f}"

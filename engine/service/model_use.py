@@ -64,10 +64,12 @@ class ModelUse:
         return False
 
     def stages_wait(self, waiting: dict[str, str]) -> None:
-        """Note the slower stages that wait for their model (``AnalysisReport.waiting``), for the
-        warnings; a stage turned off in the settings is the user's choice, not a warning."""
+        """Note the slower stages that wait for a model that is there but cannot be used (damaged, does
+        not load: ``AnalysisReport.waiting``), for the warnings. A stage turned off in the settings, or
+        waiting for an optional model never installed (speech), is the user's choice, not a warning:
+        ``lookalike status`` says it."""
         for name, why in waiting.items():
-            if not why.startswith("turned off"):
+            if not why.startswith("turned off") and "is not installed" not in why:
                 self.stages_waiting[name] = why
 
     def wait_for(self, waiting: dict[str, tuple[int, str]]) -> None:

@@ -88,3 +88,19 @@ def test_the_camera_chip(qtbot: Any) -> None:
     summary = LibrarySummary(cameras=[CameraCount("Google", "Pixel 7", "Google Pixel 7", 2)])
     chips.show_understood(explain_offline("dog taken with pixel", summary))
     assert chips.parts() == [("camera", "Pixel"), ("text", "dog")]
+
+
+def test_the_score_row_names_a_models_number_only(qtbot: Any, tmp_path: Path) -> None:
+    """A ranked result's score is the fusion's: the preview shows the strongest finder's own number
+    where it is a model's (a cosine), and none for a camera, date or name match."""
+    from desktop.preview import PreviewPane
+    from engine.search.results import Reason, Result
+
+    pane = PreviewPane(ThumbnailLoader(tmp_path / "thumbs"))
+    qtbot.addWidget(pane)
+    camera = Reason("when", 1.0, {"label": "camera: Canon EOS 80D"})
+    pane.show_result(Result(1, "/p.jpg", "photo", 0.0164, match=1.0, reasons=[camera]))
+    assert pane.fields["Score"].text() == "100% match"
+    looks = Reason("visual", 0.284, {"z": 3.0})
+    pane.show_result(Result(2, "/q.jpg", "photo", 0.0164, match=0.7, reasons=[looks]))
+    assert pane.fields["Score"].text() == "70% match (cosine 0.284)"

@@ -128,6 +128,7 @@ def test_the_service_notices_a_replaced_model_and_says_what_waits(home: Path, go
         assert use.installed_changed() is False  # the first call takes note
         use.stages_wait({"speech": "model whisper-base cannot be loaded: bad header"})
         use.stages_wait({"ocr": "turned off in settings (ocr = false)"})
+        use.stages_wait({"other": "model x is not installed (lookalike models download x)"})
         said = "Transcribing speech waits: model whisper-base cannot be loaded: bad header"
         assert use.warnings() == (said,)
         assert use.installed_changed() is False

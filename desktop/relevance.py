@@ -81,6 +81,6 @@ def score_details(r: Any, mode: str) -> str:
         # A ranked result's score is the fusion's; the raw number is the strongest finder's own, and
         # only where it is a model's (a date, a name or a camera has none worth showing).
         top = reasons[0]
-        raw = _RAW.get(top.retriever)
-        return f"{score_label(r, mode)} match" + (f" ({raw} {top.score:.3f})" if raw else "")
+        name = _RAW.get(top.retriever)
+        return f"{score_label(r, mode)} match" + (f" ({name} {top.score:.3f})" if name else "")
     return f"similarity {r.score:.3f}"

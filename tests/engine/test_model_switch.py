@@ -528,3 +528,60 @@ def switches_done(lib: Library) -> int:
 
     st = switches.state(lib, "image-text")
     return st.done if st else -1
+
+
+# -- real weights --------------------------------------------------------------------------------------------
+
+#: The eight captioned scikit-image photos (../shared/assets/data/skimage_clip_captions), in Spanish.
+SPANISH_CAPTIONS = {
+    "page.png": "una página de texto sobre segmentación",
+    "chelsea.png": "una foto de la cara de un gato atigrado",
+    "astronaut.png": "un retrato de un astronauta con la bandera estadounidense",
+    "rocket.jpg": "un cohete en la plataforma de lanzamiento",
+    "motorcycle_right.png": "una moto roja en un garaje",
+    "camera.png": "una persona mirando una cámara sobre un trípode",
+    "horse.png": "la silueta en blanco y negro de un caballo",
+    "coffee.png": "una taza de café sobre un platillo",
+}
+
+
+@pytest.mark.real_weights
+def test_after_switching_to_real_multilingual_weights_spanish_captions_find_their_photos(
+    lib_home: Path, tmp_path: Path
+) -> None:
+    """Runs where real multilingual base weights are ($LOOKALIKE_REAL_MODELS or ../shared/assets/models,
+    in any layout `models install --from` takes); skips with the reason elsewhere."""
+    from engine.errors import LookalikeError
+    from engine.indexing import switches
+    from engine.models import fetch, registry
+    from engine.search.api import search_text
+    from tests.conftest import SHARED_ASSETS
+
+    photos_src = SHARED_ASSETS / "data" / "skimage_clip_captions" / "images"
+    if not photos_src.is_dir():
+        pytest.skip(f"no captioned photos at {photos_src}")
+    places = [Path(p) for p in (os.environ.get("LOOKALIKE_REAL_MODELS"), SHARED_ASSETS / "models") if p]
+    real = tmp_path / "real"
+    for place in places:
+        if not place.is_dir():
+            continue
+        try:
+            fetch.install_from(real, place, [MULTI])
+        except LookalikeError:
+            continue
+        if not registry.is_test_model(real, MULTI):
+            break
+        shutil.rmtree(real / MULTI)
+    if not registry.is_installed(real, MULTI):
+        pytest.skip(f"no real {MULTI} weights (looked in {', '.join(map(str, places))})")
+    shutil.rmtree(lib_home / "models" / MULTI)
+    shutil.copytree(real / MULTI, lib_home / "models" / MULTI)
+    shutil.copytree(photos_src, tmp_path / "pics")
+    with Library.open(lib_home) as lib:
+        _index(lib, tmp_path / "pics")  # with the tiny English model first
+        switches.use_model(lib, MULTI)
+        _reembed(lib)
+        assert lib.settings.image_text_model == MULTI
+        for name, caption in SPANISH_CAPTIONS.items():
+            best = search_text(lib, caption, limit=1, only=["visual"])[0]
+            assert Path(best.path).name == name, (caption, best.path)

@@ -37,13 +37,9 @@ def _models_check(args: argparse.Namespace) -> int:
         print(json.dumps([c.to_json() for c in checks], indent=2))
     else:
         for c in checks:
-            note = " (test model with random weights)" if c.test_model else ""
-            if c.ok:
-                print(f"{c.model_id}: ok{note} — {c.probe or 'files verified'}")
-            else:
-                print(f"{c.model_id}: PROBLEM{note}")
-                for problem in c.problems:
-                    print(f"  {_t(problem)}")
+            # "ok — files pinned; 256-d, 6 pictures and 2 sentences", or a line per problem.
+            for line in c.lines():
+                print(_t(line))
     return 0 if all(c.ok for c in checks) else EXIT_ERROR
 
 

@@ -127,6 +127,8 @@ def _query_from_args(args: Sequence[str]) -> dict | None:
 #: The longest search text a request may carry (a typed query, not a document).
 MAX_TEXT = 4096
 SORTS = ("relevance", "date")
+#: Model ids are short (``uform3-image-text-multilingual-base``); anything longer is not one.
+MAX_MODEL_ID = 200
 
 
 def _search_from_args(args: Sequence[str]) -> dict | None:
@@ -168,6 +170,15 @@ def _search_from_args(args: Sequence[str]) -> dict | None:
     }
 
 
+def _use_from_args(args: Sequence[str]) -> dict | None:
+    """``models use ID [--json]``: the running app switches its library (``Service.use_model``), since it
+    holds the library; anything else is left to the CLI."""
+    rest = [a for a in args if a != "--json"]
+    if len(rest) != 1 or rest[0].startswith("-") or len(rest[0]) > MAX_MODEL_ID:
+        return None
+    return {"v": PROTOCOL_VERSION, "cmd": "use_model", "model": rest[0], "json": "--json" in args}
+
+
 def request_from_args(args: Sequence[str]) -> dict | None:
     """The message for a command line, or None when it is not something the running app handles.
 
@@ -180,6 +191,8 @@ def request_from_args(args: Sequence[str]) -> dict | None:
     args = list(args)
     if args[:1] == ["search"]:
         return _search_from_args(args[1:])
+    if args[:2] == ["models", "use"]:
+        return _use_from_args(args[2:])
     from_app = args[:1] == ["app"]
     if from_app:
         args = args[1:]
@@ -255,6 +268,11 @@ def decode(line: bytes) -> dict:
         return msg
     if msg.get("cmd") == "search":
         return _check_search(msg)
+    if msg.get("cmd") == "use_model":
+        model = msg.get("model")
+        if not isinstance(model, str) or not model or len(model) > MAX_MODEL_ID:
+            raise ValueError(f"model must be a model id of at most {MAX_MODEL_ID} characters")
+        return msg
     files = msg.get("files")
     if msg.get("cmd") not in ("similar", "query") or not isinstance(files, list) or not files:
         raise ValueError("unsupported message")

@@ -99,7 +99,7 @@ class IpcServer(QObject):
         except ValueError as exc:
             self._reply(sock, False, str(exc))
             return
-        if msg["cmd"] in ("query", "search"):
+        if msg["cmd"] in ("query", "search", "use_model"):
             if not self.answers_queries:
                 self._reply(sock, False, "this window does not answer queries")
                 return
@@ -123,6 +123,24 @@ class IpcQuery:
     @property
     def files(self) -> list[str]:
         return list(self.request["files"])
+
+    @property
+    def is_use_model(self) -> bool:
+        """A ``lookalike models use ID``: the app switches its library to that model."""
+        return bool(self.request["cmd"] == "use_model")
+
+    def answer_use(self, result: Any) -> None:
+        """Reply with what ``Service.use_model`` did (engine.indexing.switches.UseResult)."""
+        if self._sock is not None:
+            switch = getattr(result, "switch", None)
+            self._server._reply(
+                self._sock,
+                True,
+                message=str(getattr(result, "message", "")),
+                completed=bool(getattr(result, "completed", False)),
+                switch=switch.to_json() if switch is not None else None,
+            )
+            self._sock = None
 
     @property
     def is_search(self) -> bool:
@@ -171,6 +189,11 @@ def serve_queries(server: IpcServer, bridge: Any) -> None:
         from desktop.library_queries import search_for_command_line
 
         try:
+            if query.is_use_model:
+                task = bridge.submit(bridge.require().use_model(query.request["model"]))
+                task.finished.connect(query.answer_use)
+                task.errored.connect(lambda exc: query.fail(str(exc) or exc.__class__.__name__))
+                return
             if query.is_search:
                 task = bridge.call(search_for_command_line, **query.search_box_options())
             else:

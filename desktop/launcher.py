@@ -13,7 +13,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] == "app":
         return gui_main(args[1:])
-    if args[0] in ("similar", "search"):
+    if args[0] in ("similar", "search") or args[:2] == ["models", "use"]:
         status = _hand_to_app(args)
         if status is not None:
             return status  # the running app showed the results, or answered them (it owns the library)
@@ -47,7 +47,7 @@ def _hand_to_app(args: list[str]) -> int | None:
     message = ipc.request_from_args(args)
     if message is None:
         return None
-    if message["cmd"] not in ("query", "search"):
+    if message["cmd"] not in ("query", "search", "use_model"):
         return 0 if ipc.forward_to_running_app(args) else None
     reply = ipc.send_to_running_app(message, reply_timeout=QUERY_TIMEOUT_S)
     if reply is None:
@@ -57,6 +57,15 @@ def _hand_to_app(args: list[str]) -> int | None:
     if not reply.get("ok"):
         print(f"lookalike: the running app answered: {for_terminal(reply.get('error'))}", file=sys.stderr)
         return 1
+    if message["cmd"] == "use_model":  # the app switched its library (Preferences shows the progress)
+        if message.get("json"):
+            import json
+
+            keys = ("message", "completed", "switch")
+            print(json.dumps({"model": message["model"], **{k: reply.get(k) for k in keys}}, indent=2))
+        else:
+            print(for_terminal(reply.get("message")))
+        return 0
     results = reply.get("results")
     if not isinstance(results, list):
         print("lookalike: the running app sent no results", file=sys.stderr)

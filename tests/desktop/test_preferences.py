@@ -93,3 +93,53 @@ def test_preferences_lists_the_models_and_use_switches_in_the_background(
     assert [c for c in collections if c.startswith("image_text__")] == [
         "image_text__" + MULTI.replace("-", "_")
     ]
+
+
+def test_models_use_from_another_process_is_handed_to_the_running_app(
+    qtbot: Any, make_window: Any, home: Path, tmp_path: Path
+) -> None:
+    """The app holds the library, so `lookalike models use` asks it to switch (it said "busy" before)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from desktop import ipc
+    from engine.models.tiny_variants import write_tiny_uform_variant
+
+    assert ipc.request_from_args(["models", "use", MULTI, "--json"]) == {
+        "v": ipc.PROTOCOL_VERSION, "cmd": "use_model", "model": MULTI, "json": True,
+    }  # fmt: skip
+    assert ipc.request_from_args(["models", "use"]) is None
+    assert ipc.request_from_args(["models", "use", "--help"]) is None
+    with pytest.raises(ValueError, match="model id"):
+        ipc.decode(json.dumps({"v": ipc.PROTOCOL_VERSION, "cmd": "use_model", "model": 7}).encode())
+
+    write_tiny_uform_variant(home / "models" / MULTI, MULTI)
+    photos = make_library(tmp_path / "Pictures", 4)
+    w = make_window(home, real_service)
+    w.menus.add_folder(str(photos[0].parent))
+    qtbot.waitUntil(
+        lambda: (p := w.bridge.last_progress) is not None and p.state == "idle" and p.indexed_total == 4,
+        timeout=120_000,
+    )
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "LOOKALIKE_HOME": str(home), "PYTHONPATH": str(repo)}
+    code = "import sys; from desktop.launcher import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "models", "use", MULTI, "--json"],
+        env=env, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    qtbot.waitUntil(lambda: proc.poll() is not None, timeout=120_000)
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    answer = json.loads(out)
+    assert answer["model"] == MULTI and "Switching the image-text model" in answer["message"]
+
+    def model() -> str:
+        task = w.bridge.call(lambda lib: lib.settings.image_text_model)
+        with qtbot.waitSignal(task.finished, timeout=30_000) as got:
+            pass
+        return str(got.args[0])
+
+    qtbot.waitUntil(lambda: model() == MULTI, timeout=120_000)

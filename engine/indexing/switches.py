@@ -405,7 +405,7 @@ def _measured_rate(model_id: str) -> tuple[float, str] | None:
     when = getattr(cost, "measured", "")
     load = getattr(cost, "load", "")
     shape = getattr(cost, "shape", "real")
-    what = "random weights of the real shape" if shape == "real" else f"measured on {shape}"
+    what = "random weights of the real shape" if shape == "real" else f"random weights: {shape}"
     return float(cost.files_per_s), f"measured {when} at load {load}, {what}"
 
 

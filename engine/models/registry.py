@@ -177,9 +177,13 @@ MODELS: dict[str, ModelSpec] = {
                     ),
                     ModelFile("tokenizer.json", f"hf://Systran/faster-whisper-{size}/tokenizer.json"),
                     ModelFile("vocabulary.txt", f"hf://Systran/faster-whisper-{size}/vocabulary.txt"),
+                    # What CTranslate2's own converter writes instead (a model converted at home, the
+                    # tiny test model): listed so that `models install --from` copies it too; the Hub
+                    # repository has none, and a missing optional file is skipped on download.
+                    ModelFile("vocabulary.json", f"hf://Systran/faster-whisper-{size}/vocabulary.json"),
                 ),
-                # CTranslate2's own converter writes vocabulary.json instead (either is read).
-                optional=("vocabulary.txt",),
+                # Either vocabulary is read.
+                optional=("vocabulary.txt", "vocabulary.json"),
                 params_m=params,
                 default=size == "base",
             )

@@ -186,3 +186,20 @@ def test_the_apps_service_waits_for_a_damaged_model_and_runs_once_it_is_replaced
             assert not [w for w in svc.progress().warnings if "speech" in w.lower()]
         finally:
             svc.stop()
+
+
+def test_a_whisper_converted_by_ctranslate2_installs_whole_from_a_folder(
+    home: Path, good_whisper: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CTranslate2's converter writes vocabulary.json (the Hub's copies have vocabulary.txt): `models
+    install --from` copies it too, so the installed model loads instead of waiting as damaged."""
+    from engine.models.speech import WhisperTranscriber
+
+    src = tmp_path / "from"
+    shutil.copytree(good_whisper, src / "whisper-base")
+    assert (src / "whisper-base" / "vocabulary.json").is_file()
+    assert main(["models", "install", "--from", str(src), "whisper-base"]) == 0
+    assert "whisper-base: installed" in capsys.readouterr().out
+    installed = home / "models" / "whisper-base"
+    assert (installed / "vocabulary.json").is_file()
+    WhisperTranscriber(installed, "whisper-base")  # loads: no "Cannot load the vocabulary"

@@ -4,9 +4,18 @@ same audio, and the whole stage through the library; and the share of a mixed li
 
 Random weights never say "end of text", so each 30 s window's decoding is capped at the tokens real
 speech has (``--tokens-per-s``, 3.3 ≈ 150 words a minute): the figure is what real weights cost on
-speech, not what a random model's babble would. No real Whisper weights can be had here.
+speech, not what a random model's babble would. Random weights also emit timestamp tokens at random
+(whisper-small's put one at ~7 s into every window, so faster-whisper moved on 7 s at a time and ran
+its encoder 4x as often as on speech: the "3 h/h" of the first measurement), so timestamps are
+suppressed in every run here. No real Whisper weights can be had here.
+
+The library row (``--library``, on by default) indexes a folder of espeak-ng sentence files through the
+real library (scan and embeddings untimed, then the speech stage: decode at 16 kHz, VAD, Whisper,
+MiniLM, store and catalog writes), beside its ceiling in the same run: the VAD and the transcriber
+alone (the library's own WhisperTranscriber, the same calls) on the same audio, decoded beforehand.
 
     python bench/bench_speech.py [--sizes tiny,base,small] [--minutes 2] [--threads 1]
+                                 [--no-library] [--library-size base] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -66,6 +75,30 @@ def bench_vad(audio: np.ndarray) -> float:
     return time.perf_counter() - t
 
 
+def no_timestamps(model: object) -> list[int]:
+    """``suppress_tokens`` for a faster-whisper model: its default set plus every timestamp token."""
+    tok = model.hf_tokenizer  # type: ignore[attr-defined]
+    return [-1, *range(tok.token_to_id("<|0.00|>"), tok.get_vocab_size())]
+
+
+def guard_random_weights(max_tokens: int) -> None:
+    """Every faster-whisper transcribe from here on (the library's too) decodes at most ``max_tokens``
+    per window and no timestamp tokens: what random weights need to cost what real ones do on speech."""
+    from faster_whisper import WhisperModel
+
+    real = WhisperModel.transcribe
+    if getattr(real, "_bench_guard", False):
+        return
+
+    def transcribe(self, audio, **kw):  # type: ignore[no-untyped-def]
+        kw.setdefault("max_new_tokens", max_tokens)
+        kw["suppress_tokens"] = no_timestamps(self)
+        return real(self, audio, **kw)
+
+    transcribe._bench_guard = True  # type: ignore[attr-defined]
+    WhisperModel.transcribe = transcribe  # type: ignore[method-assign]
+
+
 def bench_ct2(folder: Path, audio: np.ndarray, threads: int, max_tokens: int) -> float:
     from faster_whisper import WhisperModel
 
@@ -109,6 +142,78 @@ def bench_transformers(shape: str, audio: np.ndarray, threads: int, max_tokens: 
     return time.perf_counter() - t
 
 
+def speech_files(folder: Path, n: int, tmp: Path) -> list[Path]:
+    """``n`` WAV files of espeak-ng sentences (two sentences each, with pauses and a second of quiet
+    room noise around them), at 22.05 kHz as espeak writes them: the library resamples them."""
+    import soundfile as sf
+
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        sys.exit("espeak-ng is needed (Debian: apt install espeak-ng)")
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        parts: list[np.ndarray] = []
+        sr = 22_050
+        for j in range(2):
+            wav = tmp / f"f{i}_{j}.wav"
+            text = SENTENCES[(2 * i + j) % len(SENTENCES)]
+            subprocess.run([espeak, "-s", str(150 + 10 * (i % 4)), "-w", str(wav), text], check=True)
+            w, sr = sf.read(wav, dtype="float32")
+            parts += [np.zeros(sr, np.float32), w]
+        parts.append(np.zeros(sr, np.float32))
+        x = np.concatenate(parts)
+        x += rng.normal(0, 0.003, x.size).astype(np.float32)
+        p = folder / f"memo_{i:02d}.wav"
+        sf.write(p, x, sr)
+        out.append(p)
+    return out
+
+
+def bench_library(size: str, whisper: Path, files: list[Path], work: Path) -> tuple[float, float, float]:
+    """(audio seconds, library wall seconds, ceiling wall seconds): the speech stage through the library
+    on ``files``, then the VAD and the library's transcriber alone on the same audio, decoded first."""
+    from engine.indexing.analysis import run_pending_analyses
+    from engine.indexing.pipeline import index_pending
+    from engine.indexing.scan import scan
+    from engine.library import Library
+    from engine.media.audio import load_audio
+    from engine.models.manifest import write_manifest
+    from engine.models.tiny import write_tiny_models
+    from engine.storage.settings import Settings
+
+    home = work / f"home-speech-{size}"
+    shutil.rmtree(home, ignore_errors=True)
+    (home / "models").mkdir(parents=True)
+    write_tiny_models(home / "models", ["panns-mobilenetv1", "all-minilm-l6-v2"])
+    minilm = ESC50.parent.parent / "models" / "all-MiniLM-L6-v2"
+    if minilm.is_dir():  # the real text model: its cost per segment is the real one
+        dest = home / "models" / "all-minilm-l6-v2"
+        shutil.rmtree(dest)
+        shutil.copytree(minilm, dest, ignore=shutil.ignore_patterns("README.md", "SHA256SUMS"))
+        write_manifest(dest, "all-minilm-l6-v2", source=str(minilm))
+    shutil.copytree(whisper, home / "models" / f"whisper-{size}")
+    settings = Settings(home=home, speech_model=f"whisper-{size}", ocr=False)
+    with Library(settings) as lib:
+        lib.add_folder(files[0].parent)
+        scan(lib)
+        index_pending(lib)  # the embeddings: not this stage's cost
+        transcriber = lib.speech_model()  # loaded once a session, before the clock
+        lib.text_encoder().encode(["warm up"])
+        _ = lib.store
+        t = time.perf_counter()
+        report = run_pending_analyses(lib, only="speech")
+        wall = time.perf_counter() - t
+        assert report.done == len(files) and not report.failed, report
+        audios = [load_audio(p, sr=SAMPLE_RATE) for p in files]
+        t = time.perf_counter()
+        for a in audios:
+            transcriber.transcribe(a, detect_speech(a))
+        ceiling = time.perf_counter() - t
+    return sum(len(a) for a in audios) / SAMPLE_RATE, wall, ceiling
+
+
 def skipped_share() -> tuple[int, int]:
     """(clips VAD passes to Whisper, clips) over the ESC-50 subset: a library of sounds with no speech."""
     import soundfile as sf
@@ -130,6 +235,10 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--tokens-per-s", type=float, default=3.3)
     ap.add_argument("--no-transformers", action="store_true")
+    ap.add_argument("--no-library", action="store_true", help="leave out the through-the-library row")
+    ap.add_argument("--library-size", default="base", help="the Whisper size the library row runs")
+    ap.add_argument("--library-files", type=int, default=12)
+    ap.add_argument("--rounds", type=int, default=2, help="library row and its ceiling, this many times")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     print(f"load: {os.getloadavg()[0]:.2f} (1-min average) on {os.cpu_count()} cores; threads {args.threads}")
@@ -138,6 +247,7 @@ def main() -> int:
         audio = speech_audio(args.minutes, tmp)
         seconds = len(audio) / SAMPLE_RATE
         max_tokens = int(args.tokens_per_s * 30)
+        guard_random_weights(max_tokens)
         print(f"speech audio: {seconds / 60:.1f} min of espeak-ng sentences; {max_tokens} tokens/30 s window")
         print(f"VAD alone (Silero v6, ONNX):          {rate(seconds, bench_vad(audio))}")
         if ESC50.is_dir():
@@ -154,7 +264,26 @@ def main() -> int:
                 hf = bench_transformers(size, audio, args.threads, max_tokens)
                 slower = f"({hf / ct2:.1f}x slower)"
                 print(f"whisper-{size:<5} transformers fp32:      {rate(seconds, hf)}  {slower}")
-            shutil.rmtree(folder)
+            if not (size == args.library_size and not args.no_library):
+                shutil.rmtree(folder)
+        if not args.no_library:
+            # The library's threads, as the app runs it (the stage runs on the service's one core thread).
+            os.environ["LOOKALIKE_THREADS"] = str(args.threads)
+            size = args.library_size
+            folder = tmp / f"whisper-{size}"
+            if not folder.is_dir():
+                folder = write_tiny_whisper(folder, f"whisper-{size}", shape=size)
+            files = speech_files(tmp / "memos", args.library_files, tmp)
+            ratios = []
+            for rnd in range(max(1, args.rounds)):
+                audio_s, wall, ceiling = bench_library(size, folder, files, tmp)
+                ratios.append(ceiling / wall)
+                print(
+                    f"whisper-{size:<5} through the library:   {rate(audio_s, wall)}  "
+                    f"ceiling (VAD + transcriber alone) {audio_s / ceiling:.0f} h/h: {ceiling / wall:.0%}"
+                    f"  [round {rnd + 1}, load {os.getloadavg()[0]:.1f}]"
+                )
+            print(f"library / ceiling, median of {len(ratios)}: {np.median(ratios):.0%}")
     return 0
 
 

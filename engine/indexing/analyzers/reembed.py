@@ -16,8 +16,9 @@ function the pipeline uses (engine.indexing.media_pipelines.embed_audio_file).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -115,36 +116,63 @@ class ReembedImageText(ReembedAnalyzer):
         model_id = switches.target(lib, self.role)
         enc = lib.image_text_encoder(model_id)  # ModelMissingError / ModelFileError: the stage waits
         out: dict[int, str | None] = {}
-        prepared: list[tuple[FileRow, list[float], list[int], np.ndarray]] = []
+        photos = [r for r in rows if r.kind == Kind.PHOTO.value]
         workers = lib.settings.workers or max(1, min(4, os.cpu_count() or 2))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lookalike-reembed") as pool:
-            futures = [(row, pool.submit(self._prepare, lib, enc, row, cancel)) for row in rows]
-            for row, fut in futures:
-                try:
-                    got = fut.result()
-                except (ModelMissingError, ModelFileError):
-                    raise
-                except Exception as exc:  # one file's trouble is that file's failure
-                    out[row.id] = _why(exc)
-                    continue
-                if got is None:  # it saw the cancel
-                    continue
-                prepared.append((row, *got))
-        if prepared:
-            pixels = np.concatenate([p for _, _, _, p in prepared]).astype(np.float32)
-            vectors = np.concatenate(
-                [enc.encode_pixels(pixels[i : i + ENCODE_BATCH]) for i in range(0, len(pixels), ENCODE_BATCH)]
-            )
-            rows_out: list[tuple[int, Any]] = []
-            offset = 0
-            for row, ts, kinds, px in prepared:
-                n = len(px)
-                rows_out.append((row.id, (ts, kinds, vectors[offset : offset + n])))
-                offset += n
-            self._write(lib, model_id, vectors.shape[1], rows_out)
-            for row, *_ in prepared:
-                out[row.id] = None
+            futures = [(row, pool.submit(self._prepare, lib, enc, row, cancel)) for row in photos]
+            prepared = [got for row, fut in futures if (got := self._take(row, fut.result, out))]
+        self._encode_and_write(lib, enc, model_id, prepared, out)
+        # A clip's moments are held in memory until encoded (up to 600): one clip at a time, each
+        # written before the next is decoded, as the pipeline holds at most two.
+        for row in rows:
+            if row.kind == Kind.PHOTO.value or cancel():
+                continue
+            got = self._take(row, partial(self._prepare, lib, enc, row, cancel), out)
+            if got is not None:
+                self._encode_and_write(lib, enc, model_id, [got], out)
         return out
+
+    @staticmethod
+    def _take(
+        row: FileRow, get: Callable[[], Any], out: dict[int, str | None]
+    ) -> tuple[FileRow, list[float], list[int], np.ndarray] | None:
+        """``get()``'s prepared pixels for ``row``; None when it saw the cancel, or when it failed (the
+        file's reason goes in ``out``: one file's trouble is that file's failure)."""
+        try:
+            got = get()
+        except (ModelMissingError, ModelFileError):
+            raise
+        except Exception as exc:
+            out[row.id] = _why(exc)
+            return None
+        return None if got is None else (row, *got)
+
+    def _encode_and_write(
+        self,
+        lib: Library,
+        enc: Any,
+        model_id: str,
+        prepared: list[tuple[FileRow, list[float], list[int], np.ndarray]],
+        out: dict[int, str | None],
+    ) -> None:
+        if not prepared:
+            return
+        pixels = np.concatenate([p for _, _, _, p in prepared])
+        vectors = np.concatenate(
+            [
+                enc.encode_pixels(pixels[i : i + ENCODE_BATCH].astype(np.float32))
+                for i in range(0, len(pixels), ENCODE_BATCH)
+            ]
+        )
+        rows_out: list[tuple[int, Any]] = []
+        offset = 0
+        for row, ts, kinds, px in prepared:
+            n = len(px)
+            rows_out.append((row.id, (ts, kinds, vectors[offset : offset + n])))
+            offset += n
+        self._write(lib, model_id, vectors.shape[1], rows_out)
+        for row, *_ in prepared:
+            out[row.id] = None
 
     @staticmethod
     def _prepare(

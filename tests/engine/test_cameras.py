@@ -143,3 +143,15 @@ def test_nothing_of_the_kind_asked_says_so(library: Path, capsys: pytest.Capture
     assert code == 0 and out.strip() == "No videos taken with Canon in this library."
     code, out, _ = run(capsys, "search", "--after", "2024", "--place", "Porto")
     assert code == 0 and out.strip() == "No photos from 2024 in Porto in this library."  # not "from from"
+
+
+def test_labels_keep_the_cameras_spelling_and_short_codes_are_no_names() -> None:
+    index = CameraIndex(
+        [
+            CameraCount("FUJIFILM", "X-T3", "FUJIFILM X-T3", 1),
+            CameraCount("samsung", "SM-G991B", "samsung SM-G991B", 1),
+        ]
+    )
+    assert [(m.fragment, m.label) for m in index.find("x t3")] == [("x t3", "X-T3")]
+    assert index.find("g991b")[0].cameras == ("samsung SM-G991B",)
+    assert index.find("sm") == []  # two letters of a model code are no camera

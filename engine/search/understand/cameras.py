@@ -14,6 +14,9 @@ make and model (``engine.storage.metadata.cameras``), folded (case and accents),
 The words around it leave the query with it ("taken with", "shot on", "con mi"; "camera" after it),
 from ``engine/data/cameras_*.toml``. A make that is an everyday word ("apple") is a camera only after
 such a word. Longest name first, left to right; quoted text is never a camera.
+
+Known trade-off, as with places: a camera named like a word ("pixel art" in a library with Pixel photos)
+filters; quoting it ("\"pixel\" art") keeps it text.
 """
 
 from __future__ import annotations
@@ -82,6 +85,20 @@ def _mixed(token: str) -> bool:
     return len(token) >= 3 and any(c.isdigit() for c in token) and any(c.isalpha() for c in token)
 
 
+class _Words:
+    """A name's words, folded, with where each is in the name (for labels as the camera writes them:
+    "X-T3", not "X T3")."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.spans = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+        self.folded = tuple(fold(text[a:b]) for a, b in self.spans)
+
+    def label(self, i: int, j: int) -> str:
+        """Words ``i`` to ``j`` (exclusive) as written, with what stands between them."""
+        return self.text[self.spans[i][0] : self.spans[j - 1][1]]
+
+
 class CameraIndex:
     """The names of the cameras in one library, ready to be found in queries."""
 
@@ -91,27 +108,26 @@ class CameraIndex:
         self.names: dict[tuple[str, ...], tuple[str, list[str], bool]] = {}
         self.cameras = [c.camera for c in cameras]
         for c in cameras:
-            shown = _WORD.findall(c.camera)
-            full = tuple(fold(w) for w in shown)
-            model = _phrase(c.model or "")
-            make = _phrase(c.make or "")
+            shown = _Words(c.camera)
+            full = shown.folded
+            model = _Words(c.model or "")
+            make = _Words(c.make or "")
             phrases: dict[tuple[str, ...], tuple[str, bool]] = {}
             for n in range(1, len(full) + 1):  # the name's starts: "canon", "canon eos", ...
-                phrases[full[:n]] = (" ".join(shown[:n]), False)
-            for n in range(1, len(model) + 1):
-                phrases.setdefault(model[:n], (" ".join(_WORD.findall(c.model or "")[:n]), False))
-            if make:
-                make_shown = _WORD.findall(c.make or "")
-                weak = make[0] in self.words.needs_cue
-                phrases[make[:1]] = (make_shown[0], weak)
-                phrases.setdefault(make, (" ".join(make_shown), weak))
+                phrases[full[:n]] = (shown.label(0, n), False)
+            for n in range(1, len(model.folded) + 1):
+                phrases.setdefault(model.folded[:n], (model.label(0, n), False))
+            if make.folded:
+                weak = make.folded[0] in self.words.needs_cue
+                phrases[make.folded[:1]] = (make.label(0, 1), weak)
+                phrases.setdefault(make.folded, (make.label(0, len(make.folded)), weak))
             for i in range(1, len(full)):  # from inside the name: "eos 80d", "80d"
                 for j in range(i + 1, min(len(full), i + _LONGEST) + 1):
                     if j - i >= 2 or _mixed(full[i]):
-                        phrases.setdefault(full[i:j], (" ".join(shown[i:j]), False))
+                        phrases.setdefault(full[i:j], (shown.label(i, j), False))
             for phrase, (label, weak) in phrases.items():
-                if all(t.isdigit() for t in phrase) or (len(phrase) == 1 and len(phrase[0]) < 2):
-                    continue  # "12" alone is a number, not an iPhone
+                if all(t.isdigit() for t in phrase) or (len(phrase) == 1 and len(phrase[0]) < 3):
+                    continue  # "12" alone is a number, not an iPhone; "sm" (of SM-G991B) is no name
                 if phrase[0] in self.words.needs_cue and phrase == full[:1] and len(full) > 1:
                     weak = True  # "apple" is the fruit unless "taken with apple"
                 had = self.names.get(phrase)

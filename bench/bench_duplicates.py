@@ -26,6 +26,7 @@ the ceiling they are measured against, one indexed SQLite lookup of one key on t
 figure printed as a ratio: lookups' worth of time per new photo; flat when the cost does not grow).
 
     python bench/bench_duplicates.py [--distinct 300] [--originals 100] [--sizes 1000 10000 100000]
+                                     [--seed 1] [--force stamp]
 
 Prints figures and, last, one line of JSON.
 """
@@ -81,7 +82,9 @@ def _key(p: Path) -> str:
     return f"{p.parent.name}/{p.name}"
 
 
-def build_set(root: Path, n_distinct: int, n_originals: int, seed: int) -> list[tuple[Path, int, str]]:
+def build_set(
+    root: Path, n_distinct: int, n_originals: int, seed: int, force: str | None = None
+) -> list[tuple[Path, int, str]]:
     rng = random.Random(seed)
     pool = [p for p in caltech_photos() if _key(p) not in SAME_SOURCE]
     distinct = rng.sample(pool, n_distinct)
@@ -92,7 +95,10 @@ def build_set(root: Path, n_distinct: int, n_originals: int, seed: int) -> list[
         items.append((dest, i, "original"))
     kinds = list(EDITS)
     for i, p in enumerate(distinct[:n_originals]):
-        for k in rng.sample(kinds, 2):
+        two = rng.sample(kinds, 2)
+        if force is not None:  # one edit of every original is this kind (to measure it on 100 copies)
+            two = [force, rng.choice([k for k in kinds if k != force])]
+        for k in two:
             items.append((save_edit(p, k, root / f"e{i:03d}_{k}.jpg", seed=seed), i, k))
     return items
 
@@ -226,11 +232,13 @@ def grouping_cost(
         for n in sorted(sizes):
             rows = []
             while have < n:
-                # Filler rows: a catalog row and random hashes in the index (each photo keeps 10 keys).
+                # Filler rows: a catalog row and random hashes in the index, as many as a photo's (18).
                 fid = lib.catalog.add(f"/filler/{have}.jpg", 1, 0.0, "photo")
                 full = [_random_hash(rng) for _ in range(8)]
                 regions = [_random_hash(rng) for _ in range(9)]
-                ph = H.PhotoHashes(np.array(full, np.uint64), np.array(regions, np.uint64), 100, 100)
+                ph = H.PhotoHashes(
+                    np.array(full, np.uint64), np.array(regions, np.uint64), 100, 100, top=_random_hash(rng)
+                )
                 hrow = HashRow(fid, Kind.PHOTO.value, A.VERSION, None, 100, 100, None, False, ph.to_bytes())
                 rows.append((hrow, ph))
                 have += 1
@@ -318,6 +326,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000, 100000])
     ap.add_argument("--probes", type=int, default=40)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--force", choices=sorted(EDITS), help="one of each original's two edits is this kind")
     args = ap.parse_args()
     if not caltech_photos():
         sys.exit("The Caltech subset (shared/assets/data/caltech101_subset) is not here: nothing to measure.")
@@ -325,7 +334,7 @@ def main() -> None:
     try:
         files = work / "photos"
         files.mkdir()
-        items = build_set(files, args.distinct, args.originals, args.seed)
+        items = build_set(files, args.distinct, args.originals, args.seed, args.force)
         print(f"{len(items)} photos: {args.distinct} distinct, {args.originals} x 2 edited copies; "
               f"load {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")  # fmt: skip
         t0 = time.perf_counter()

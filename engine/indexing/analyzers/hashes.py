@@ -84,8 +84,8 @@ SOUND_MIN_OVERLAP = 0.8
 #: a few by chance), plus the nearest in the PANNs space; bounds the fingerprint comparisons per file.
 SOUND_CANDIDATES = 16
 _SOUND_BAND = 100
-#: Band tables (engine.storage.duplicates): photo frames, photo windows, video moments.
-FRAMES, WINDOWS, MOMENTS = 0, 1, 2
+#: Band tables (engine.storage.duplicates): photo frames, photo windows, video moments, photo tops.
+FRAMES, WINDOWS, MOMENTS, TOPS = 0, 1, 2, 3
 #: The band numbers photos used before their index moved to long keys (16-bit bands of FRAMES and
 #: WINDOWS): a catalog still holding them has its photo index rebuilt from the stored hashes.
 _OLD_PHOTO_BANDS = range(0, 2 * 4)
@@ -110,6 +110,8 @@ def index_photo(t: DuplicateTables, file_id: int, ph: H.PhotoHashes) -> None:
     with t.catalog.transaction():
         t.add_index(file_id, [int(x) for x in ph.full], table=FRAMES, long=True)
         t.add_index(file_id, [int(x) for x in ph.regions], table=WINDOWS, long=True)
+        if ph.top is not None:
+            t.add_index(file_id, [ph.top], table=TOPS, long=True)
 
 
 def _upgrade_photo_index(t: DuplicateTables) -> None:
@@ -242,7 +244,9 @@ def group_photo(
     # one), within a bit per long key. Window against window is what compare() never scores: looking it
     # up only added rows without finding a pair the other three missed on the bench set.
     cands: dict[int, int] = {}
-    for probes, table in ((ph.full[:1], FRAMES), (ph.full, WINDOWS), (ph.regions, FRAMES)):
+    # And the top window against tops: a copy stamped along the bottom (a date, a caption).
+    top = [ph.top] if ph.top is not None else []
+    for probes, table in ((ph.full[:1], FRAMES), (ph.full, WINDOWS), (ph.regions, FRAMES), (top, TOPS)):
         for f, n in t.candidates([int(x) for x in probes], radius=1, table=table, long=True).items():
             cands[f] = cands.get(f, 0) + n
     cands.pop(row.id, None)
@@ -252,26 +256,20 @@ def group_photo(
     # bands with its original, a stranger one by chance; so the scoring work per new file is bounded
     # however crowded the bands get in a big library.
     best = sorted(cands, key=lambda f: (-cands[f], f))[:MAX_CANDIDATES]
-    others = {
-        f: H.PhotoHashes.from_bytes(r.data, r.width or 0, r.height or 0)
-        for f, r in t.get_many(best).items()
-        if r.kind == Kind.PHOTO.value and r.data is not None
-    }
+    got = t.get_many(best)
+    ids = [f for f, r in got.items() if r.kind == Kind.PHOTO.value and len(r.data or b"") >= H.PHOTO_BLOB_MIN]
     # Every candidate's distance in one array operation; compare() (which also says how they matched)
-    # only for those close enough to check.
-    ids = list(others)
-    near = H.closest_distances(
-        ph,
-        np.array([others[f].full for f in ids], dtype=np.uint64).reshape(-1, H.N_ORIENTATIONS),
-        np.array([others[f].regions for f in ids], dtype=np.uint64).reshape(len(ids), len(H.REGION_OFFSETS)),
-    )
+    # only for the closest, the ones to check: the scoring work per photo stays bounded.
+    full, regions, tops = H.decode_many([got[f].data or b"" for f in ids])
+    near = H.closest_distances(ph, full, regions, tops)
+    order = sorted(range(len(ids)), key=lambda i: (int(near[i]), ids[i]))
+    close = [i for i in order if near[i] <= PHOTO_CANDIDATE][:MAX_VERIFY]
+    wide = [i for i in order if PHOTO_CANDIDATE < near[i] <= STAMP_CANDIDATE][:STAMP_VERIFY]
     scored: list[tuple[H.PairScore, int]] = []
-    for fid, dist in zip(ids, near.tolist(), strict=True):
-        if dist <= STAMP_CANDIDATE:
-            scored.append((H.compare(ph, others[fid]), fid))
-    scored.sort(key=lambda x: (x[0].distance, x[1]))
-    close = [x for x in scored if x[0].distance <= PHOTO_CANDIDATE][:MAX_VERIFY]
-    scored = close + [x for x in scored if x[0].distance > PHOTO_CANDIDATE][:STAMP_VERIFY]
+    for i in close + wide:
+        r = got[ids[i]]
+        other = H.PhotoHashes(full[i], regions[i], r.width or 0, r.height or 0, top=tops[i])
+        scored.append((H.compare(ph, other), ids[i]))
     if scored:
         rows = lib.catalog.get_many(f for _, f in scored)
         cache = _FeatureCache()

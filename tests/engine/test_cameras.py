@@ -128,6 +128,9 @@ def test_camera_index_on_its_own() -> None:
     assert index.find("apple pie") == [] and index.find("pro") == [] and index.find("12") == []
     assert index.find("shot on apple")[0].fragment == "shot on apple"
     assert index.find("canon", taken=[(0, 5)]) == []
+    # A model this library has no camera for is none: not every other iPhone.
+    assert index.find("iphone 13") == [] and index.find("beach iphone 13 sunset") == []
+    assert index.find("canon 2019")[0].fragment == "canon"  # a year after a name is no model number
 
 
 def test_the_app_chips_show_the_camera_while_typing() -> None:

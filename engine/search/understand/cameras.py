@@ -9,7 +9,8 @@ make and model (``engine.storage.metadata.cameras``), folded (case and accents),
   also finds the iPhone 12 Pro: a name stands for every camera it starts);
 * the start of the model alone, and the make alone ("nikon" for "NIKON CORPORATION" / "NIKON D750");
 * two or more words from inside the name ("eos 80d"), or one word with both letters and digits
-  ("80d", "d750"). A bare number ("12") is never a camera.
+  ("80d", "d750"). A bare number ("12") is never a camera, and a name followed by a model number the
+  library has no camera for ("iphone 13" among iPhone 12s) is none either: it stays text.
 
 The words around it leave the query with it ("taken with", "shot on", "con mi"; "camera" after it),
 from ``engine/data/cameras_*.toml``. A make that is an everyday word ("apple") is a camera only after
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +85,11 @@ def words(data_dir: Path = DATA_DIR) -> Words:
 def _mixed(token: str) -> bool:
     """A model-like word: letters and digits both ("80d", "d750", "x100v")."""
     return len(token) >= 3 and any(c.isdigit() for c in token) and any(c.isalpha() for c in token)
+
+
+def _model_number(token: str) -> bool:
+    """A word that goes on a model's name ("13", "7a", "s21", "5d"): short, with a digit, not a year."""
+    return len(token) <= 4 and any(c.isdigit() for c in token) and not (len(token) == 4 and token.isdigit())
 
 
 class _Words:
@@ -160,23 +167,42 @@ class CameraIndex:
         out: list[CameraMatch] = []
         i = 0
         while i < len(toks):
-            for n in range(min(_LONGEST, len(toks) - i), 0, -1):
-                hit = self.names.get(tuple(folded[i : i + n]))
-                if hit is None or not free(i, i + n):
-                    continue
-                label, cams, weak = hit
-                start = cue_before(i)
-                if weak and start is None:
-                    continue
-                end = i + n
-                for m in range(min(2, len(toks) - end), 0, -1):
-                    if tuple(folded[end : end + m]) in self.words.after and free(end, end + m):
-                        end += m
-                        break
-                first = toks[start if start is not None else i][1]
-                out.append(CameraMatch(text[first : toks[end - 1][2]], label, tuple(cams)))
-                i = end
-                break
-            else:
+            found = self._match_at(i, toks, folded, free, cue_before)
+            if found is None:
                 i += 1
+                continue
+            start, end, label, cams = found
+            first = toks[start][1]
+            out.append(CameraMatch(text[first : toks[end - 1][2]], label, tuple(cams)))
+            i = end
         return out
+
+    def _match_at(
+        self,
+        i: int,
+        toks: list[tuple[str, int, int]],
+        folded: list[str],
+        free: Callable[[int, int], bool],
+        cue_before: Callable[[int], int | None],
+    ) -> tuple[int, int, str, list[str]] | None:
+        """The longest camera name starting at word ``i``: (first word with its cue, word after it and
+        the words after it, label, cameras); None when none starts there."""
+        for n in range(min(_LONGEST, len(toks) - i), 0, -1):
+            hit = self.names.get(tuple(folded[i : i + n]))
+            if hit is None or not free(i, i + n):
+                continue
+            label, cams, weak = hit
+            start = cue_before(i)
+            if weak and start is None:
+                continue
+            end = i + n
+            if end < len(toks) and _model_number(folded[end]) and free(end, end + 1):
+                # "iphone 13" where the library has only iPhone 12s: a camera it does not have, so no
+                # filter (the words stay text), rather than every other iPhone.
+                return None
+            for m in range(min(2, len(toks) - end), 0, -1):
+                if tuple(folded[end : end + m]) in self.words.after and free(end, end + m):
+                    end += m
+                    break
+            return (start if start is not None else i), end, label, cams
+        return None

@@ -5,10 +5,45 @@ Drawn in code so tiles never depend on an icon theme or on files being installed
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPainterPath, QPen, QPixmap
 
 ACCENT = QColor("#3d7cf2")
+
+
+#: A code point no font draws (plane 16 private use): what a missing glyph looks like in this font.
+_MISSING = "\U0010fffd"
+
+
+def _render(text: str, font: QFont) -> QImage:
+    img = QImage(48, 48, QImage.Format.Format_ARGB32)
+    img.fill(Qt.GlobalColor.transparent)
+    p = QPainter(img)
+    p.setFont(font)
+    p.setPen(QColor("#000000"))
+    p.drawText(QRectF(0, 0, 48, 48), Qt.AlignmentFlag.AlignCenter, text)
+    p.end()
+    return img
+
+
+def _draws(ch: str, font: QFont) -> bool:
+    """True when ``ch`` in ``font`` (or a font Qt falls back to) paints something other than the
+    "missing glyph" box. ``QFontMetrics.inFontUcs4`` asks the primary font only, so it says no where a
+    fallback font would draw the character and cannot tell whether any would."""
+    img = _render(ch, font)
+    if img == _render(_MISSING, font):
+        return False
+    return img != _render("", font)  # an empty glyph (some fonts map unknown code points to nothing)
+
+
+@lru_cache(maxsize=64)
+def drawable(ch: str) -> bool:
+    """Whether the application font draws ``ch`` (needs a QGuiApplication; cached per character)."""
+    from PySide6.QtGui import QGuiApplication
+
+    return _draws(ch, QGuiApplication.font())
 
 
 def draw_play(p: QPainter, r: QRectF, color: QColor) -> None:

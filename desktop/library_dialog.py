@@ -221,7 +221,7 @@ class ErrorsDialog(QDialog):
             self.table.setItem(i, 0, QTableWidgetItem(path))
             self.table.setItem(i, 1, QTableWidgetItem(reason))
         self.summary.setText(
-            f"{format_count(len(rows))} files could not be indexed."
+            f"{format_count(len(rows))} file{'s' if len(rows) != 1 else ''} could not be indexed."
             if rows
             else "No errors: every file was read."
         )

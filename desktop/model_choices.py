@@ -38,6 +38,11 @@ class ModelChoice:
     #: Where that figure comes from ("measured …" or "estimate: … scaled by …"), or "".
     cost_source: str = ""
     default: bool = False
+    #: Where ``size`` is unknown: bytes estimated from ``params_m`` at the bytes per parameter of the
+    #: role's models whose sizes are published (see :func:`estimate_sizes`), or None.
+    size_estimate: int | None = None
+    #: How that estimate was made ("at 0.77 bytes per parameter, as uform3-…-small's files"), or "".
+    size_basis: str = ""
 
 
 @dataclass
@@ -63,6 +68,28 @@ def _known_bytes(spec: Any) -> int | None:
     none), or None when none is: a lower bound that is within a few KB of the download."""
     sizes = [f.size for f in spec.files if f.name not in spec.optional and f.size]
     return sum(sizes) if sizes else None
+
+
+def estimate_sizes(models: list[ModelChoice]) -> None:
+    """Fill ``size_estimate`` for the models without a published size but with a parameter count.
+
+    The bytes per parameter come from the same role's models with both (their file format and
+    quantisation are the family's: UForm3 small's ONNX files are 0.77 bytes per parameter), so a
+    143 M-parameter UForm3 base reads "about 110 MB". Without such a model in the role, no estimate.
+    """
+    for role in {m.role for m in models}:
+        known = [m for m in models if m.role == role and m.size and m.params_m]
+        if not known:
+            continue
+        per_param = sum(m.size or 0 for m in known) / sum((m.params_m or 0) * 1e6 for m in known)
+        names = ", ".join(m.model_id for m in known)
+        for m in models:
+            if m.role == role and not m.size and m.params_m:
+                m.size_estimate = round(m.params_m * 1e6 * per_param)
+                m.size_basis = (
+                    f"estimated from {m.params_m:g} M parameters at {per_param:.2f} bytes per parameter, "
+                    f"as {names}"
+                )
 
 
 def model_choices(lib: Any) -> Choices:
@@ -101,6 +128,7 @@ def model_choices(lib: Any) -> Choices:
                     default=m.default,
                 )
             )
+    estimate_sizes(out)
     sw = [
         SwitchInfo(st.role, st.current, st.target, st.done + st.failed, st.total, st.waiting, st.describe())
         for st in switches.states(lib)

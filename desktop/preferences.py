@@ -41,12 +41,24 @@ if TYPE_CHECKING:
 COLUMNS = ("Model", "Size", "Installed", "Languages", "Switching to it", "")
 
 
+def rough_size(n: int) -> str:
+    """An estimate's size to two figures: 110_300_000 → "110 MB", 2_810_000_000 → "2.8 GB"."""
+    value, unit = n / 1e6, "MB"
+    if value >= 1000:
+        value, unit = value / 1000, "GB"
+    return f"{float(f'{value:.2g}'):g} {unit}"
+
+
 def size_text(m: ModelChoice) -> str:
+    """ "about 60.6 MB" (published sizes), "about 110 MB (estimated from 143 M parameters)", or, with
+    neither a size nor a way to estimate it, the parameter count."""
     if m.size:
         return f"about {format_size(m.size)}"
+    if m.size_estimate:
+        return f"about {rough_size(m.size_estimate)} (estimated from {m.params_m:g} M parameters)"
     if m.params_m:
-        return f"not published ({m.params_m:g} M parameters)"
-    return "not published"
+        return f"size not published ({m.params_m:g} M parameters)"
+    return "size not published"
 
 
 def languages_text(m: ModelChoice) -> str:
@@ -172,20 +184,26 @@ class PreferencesDialog(QDialog):
                 cost = m.use or m.cost
                 if m.cost_source and not m.use:
                     cost += " (measured)" if m.cost_source.startswith("measured") else " (estimate)"
-                tips = (m.title, "", "", ", ".join(m.languages), m.cost_source)
+                tips = (m.title, m.size_basis, "", ", ".join(m.languages), m.cost_source)
                 for col, text in enumerate((name, size_text(m), installed, languages_text(m), cost)):
                     item = QTableWidgetItem(text)
                     item.setToolTip(tips[col] or text)
                     table.setItem(i, col, item)
                 table.setCellWidget(i, 5, self._action(m))
+            # The cost column stretches and wraps: a long line ("about 3 h 50 min for your 12,000
+            # photos and 40 videos (estimate)") takes two lines instead of ending in "…".
+            table.resizeRowsToContents()
+            for i in range(table.rowCount()):
+                button = table.cellWidget(i, 5)
+                least = max(table.verticalHeader().defaultSectionSize(), button.sizeHint().height() + 2)
+                table.setRowHeight(i, max(table.rowHeight(i), least))
         self._show_switches(choices)
 
     def _action(self, m: ModelChoice) -> QWidget:
-        if m.use == "in use":
-            label = QLabel("In use", self)
+        if m.use in ("in use", "switching to"):
+            label = QLabel("In use" if m.use == "in use" else "Switching…", self)
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             return label
-        if m.use == "switching to":
-            return QLabel("Switching…", self)
         if not m.installed:
             button = QPushButton("Download…", self)
             button.clicked.connect(lambda _c=False, mid=m.model_id: self.download(mid))

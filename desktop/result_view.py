@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QStyleOptionViewItem,
 )
 
-from desktop.glyphs import draw_photo, draw_play, draw_wave
+from desktop.glyphs import draw_photo, draw_play, draw_wave, drawable
 from desktop.qt_compat import emit
 from desktop.result_model import ResultModel, StackState, Tile
 from desktop.scrub import TileScrubber, draw_scrub_bar, scrubbed_frame
@@ -53,10 +53,12 @@ def thumb_rect(tile_rect: QRect | QRectF) -> QRectF:
 
 def stack_label(st: StackState) -> str:
     """The stack badge's text: its size, and which way a click goes (open the copies, or fold them)."""
+    # ⧉ (two joined squares) is in few fonts; where none draws it a box would stand there: say "copies".
+    size = f"\u29c9 {st.size}" if drawable("\u29c9") else f"{st.size} copies"
     if st.state == "closed":
-        return f"\u29c9 {st.size} \u25b8"
+        return f"{size} \u25b8"
     if st.state == "open":
-        return f"\u29c9 {st.size} \u25be"
+        return f"{size} \u25be"
     if st.state == "copy":
         return "copy"
     return ""

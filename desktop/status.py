@@ -51,7 +51,11 @@ def describe(p: Any) -> str:
         parts = ["Indexing stopped"]
     else:
         total = int(_get(p, "indexed_total", 0) or 0)
-        parts = [f"Up to date · {format_count(total)} files indexed" if total else "Up to date"]
+        if total:
+            parts = [f"Up to date · {format_count(total)} file{'s' if total != 1 else ''} indexed"]
+        else:
+            # Nothing to be up to date with (no folder yet, or none with media): say so, not "Up to date".
+            parts = ["Up to date" if waiting else "No files indexed yet"]
     if waiting:
         parts.append(f"{format_count(waiting)} files wait for models")
     offline = _get(p, "offline_folders") or ()

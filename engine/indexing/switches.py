@@ -372,7 +372,7 @@ class SwitchCost:
     def short(self) -> str:
         """"about 40 min for your 12,000 photos", "under a minute for your 3 sounds" or "nothing to
         re-embed yet"."""
-        from engine.core.durations import format_duration
+        from engine.core.durations import rough_duration
 
         what = []
         if self.photos:
@@ -384,7 +384,7 @@ class SwitchCost:
         if not what:
             return "nothing to re-embed yet"
         minutes = self.seconds / 60
-        took = "under a minute" if minutes < 1 else f"about {format_duration(round(self.seconds, -1))}"
+        took = "under a minute" if minutes < 1 else f"about {rough_duration(self.seconds)}"
         return f"{took} for your {' and '.join(what)}"
 
 

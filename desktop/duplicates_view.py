@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.bridge import EngineBridge
+from desktop.format import format_size
 from desktop.qt_compat import emit
 
 THUMB = 220
@@ -56,12 +57,8 @@ def _not_duplicates(lib: Any, file_ids: list[int]) -> None:
 
 
 def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
+    # The same units as the preview and the file manager (decimal KB), so a card and the preview agree.
+    return format_size(n)
 
 
 def describe_file(f: Any) -> str:
@@ -112,6 +109,8 @@ class _Card(QFrame):
         self.keep = QRadioButton("Keep", self)
         self.keep.setChecked(bool(f.keep))
         lay.addWidget(self.keep)
+        # A tall window must not spread the name, details and Keep down the card: keep them under the picture.
+        lay.addStretch(1)
 
 
 class DuplicatesView(QDialog):
@@ -181,7 +180,10 @@ class DuplicatesView(QDialog):
             self.list.addItem(f"{i}. {len(g.files)} {g.kind}s \u00b7 {os.path.basename(g.files[0].path)}")
         copies = sum(len(g.files) - 1 for g in groups)
         self.summary.setText(
-            f"{len(groups)} groups; {copies} copies could go." if groups else "No duplicates found."
+            f"{len(groups)} group{'s' if len(groups) != 1 else ''}; "
+            f"{copies} cop{'ies' if copies != 1 else 'y'} could go."
+            if groups
+            else "No duplicates found."
         )
         if groups:
             self.list.setCurrentRow(min(row, len(groups) - 1))

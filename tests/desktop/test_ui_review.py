@@ -210,3 +210,38 @@ def test_errors_summary_counts_one_file_in_the_singular(qtbot: Any) -> None:
     assert dialog.summary.text() == "1 file could not be indexed."
     dialog._fill([("/p/a.jpg", "x"), ("/p/b.jpg", "y")])
     assert dialog.summary.text() == "2 files could not be indexed."
+
+
+def test_duplicate_cards_keep_their_lines_under_the_picture(qtbot: Any, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from PySide6.QtWidgets import QLabel
+
+    from desktop.duplicates_view import DuplicatesView
+    from tests.media import save_photo
+
+    photo = save_photo(tmp_path / "a.jpg", 1, size=(320, 240))
+    f = SimpleNamespace(
+        path=str(photo),
+        kind="photo",
+        size=35_400,
+        width=320,
+        height=240,
+        taken=1.7e9,
+        edited=False,
+        keep=True,
+    )
+    g = SimpleNamespace(kind="photo", files=[f, SimpleNamespace(**{**vars(f), "keep": False})])
+    view = DuplicatesView(_ClosedBridge())  # type: ignore[arg-type]
+    qtbot.addWidget(view)
+    view.resize(1000, 900)  # much taller than a card needs
+    view.show()
+    view._on_groups([g])
+    qtbot.waitUntil(lambda: len(view.cards) == 2 and view.cards[0].isVisible())
+    qtbot.wait(20)
+    card = view.cards[0]
+    pic = card.findChildren(QLabel)[0]
+    gap = card.keep.geometry().top() - pic.geometry().bottom()
+    assert gap < 100, f"Keep sits {gap} px under the picture"
+    assert card.details.text().startswith("35.4 KB"), card.details.text()  # decimal KB, as the preview says
+    assert view.summary.text() == "1 group; 1 copy could go."

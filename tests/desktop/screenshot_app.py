@@ -113,8 +113,12 @@ def main(argv: list[str]) -> int:
     grab(app, window, args.out / "results.png")
     origin = window.frameGeometry().topLeft()
     tiles = []
+    # Only tiles whose thumbnail is wholly in view: a tile cut off by the bottom edge shows a sliver.
+    area = view.viewport().rect()
     for i in visible_rows():
         rect = view.visualRect(model.index(i, 0))
+        if not area.contains(rect.adjusted(12, 12, -12, 12 + 130 - rect.height())):
+            continue
         top_left = view.viewport().mapTo(window, rect.topLeft()) + (window.geometry().topLeft() - origin)
         # The thumbnail area painted by TileDelegate: the tile minus its margins, THUMB_H tall.
         tiles.append(

@@ -299,7 +299,8 @@ class MainWindow(QMainWindow):
         if answer.good:
             self._show_results(answer.good)
             more = f" · <a href='weak'>show {len(answer.weak)} weaker</a>" if answer.weak else ""
-            self.header.setText(f"{len(answer.good)} matches for {self._what(q)}{more}")
+            n = len(answer.good)
+            self.header.setText(f"{n} match{'es' if n != 1 else ''} for {self._what(q)}{more}")
         elif answer.weak:
             self.model.clear()
             self.stack.setCurrentWidget(self.message)

@@ -245,3 +245,15 @@ def test_duplicate_cards_keep_their_lines_under_the_picture(qtbot: Any, tmp_path
     assert gap < 100, f"Keep sits {gap} px under the picture"
     assert card.details.text().startswith("35.4 KB"), card.details.text()  # decimal KB, as the preview says
     assert view.summary.text() == "1 group; 1 copy could go."
+
+
+def test_one_match_is_counted_in_the_singular(window: Any, photos: list[Path]) -> None:
+    from desktop.search_controller import Answer, Query
+    from tests.desktop.fake_service import result_for
+
+    one = [result_for(photos[0], 0.9)]
+    window._on_answer(Answer(Query(text="porto 2023"), one, one, []))
+    assert window.header.text() == "1 match for “porto 2023”"
+    two = [result_for(photos[0], 0.9), result_for(photos[1], 0.8, file_id=2)]
+    window._on_answer(Answer(Query(text="beach"), two, two, []))
+    assert window.header.text() == "2 matches for “beach”"

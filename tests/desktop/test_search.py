@@ -213,7 +213,7 @@ def test_the_engines_verdict_splits_good_from_closest_and_tiles_say_why(
     window.searches.floor_enabled = True  # as with real models
     window.search_text("receipt")
     qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
-    assert "1 matches for" in window.header.text() and "show 3 weaker" in window.header.text()
+    assert "1 match for" in window.header.text() and "show 3 weaker" in window.header.text()
     tile = window.model.tile(0)
     assert tile.reason == "name: receipt"
     assert "name: receipt — names #1" in window.model.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -207,6 +208,9 @@ class SearchBar(QWidget):
         self.chips.setVisible(False)
         self.chips.chipRemoved.connect(self._on_chip_removed)
         row.addWidget(self.chips, 1)
+        # Takes the room the hidden chips leave (the filters keep their own width, on the right) and
+        # gives it up to them when they show (their stretch factor wins over this one's 0).
+        row.addStretch(0)
         self.after_box = QLineEdit(self)
         self.after_box.setPlaceholderText("from (2020, 2020-07)")
         self.before_box = QLineEdit(self)
@@ -219,7 +223,8 @@ class SearchBar(QWidget):
             (self.before_box, "Only files made before this date: a year, a month or a day"),
         ):
             box.setClearButtonEnabled(True)
-            box.setMaximumWidth(150)
+            # Wide enough for the example in the placeholder (and the clear button), never stretched.
+            box.setFixedWidth(min(190, box.fontMetrics().horizontalAdvance(box.placeholderText()) + 36))
             box.setToolTip(tip)
             box.editingFinished.connect(self._on_when_where_edited)
             row.addWidget(box)
@@ -234,6 +239,7 @@ class SearchBar(QWidget):
         place_edit.setPlaceholderText(ANY_PLACE)
         self.place_box.activated.connect(lambda _i: self._on_when_where_edited())
         place_edit.editingFinished.connect(self._on_when_where_edited)
+        self.place_box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         row.addWidget(self.place_box)
         self.sort_box = QComboBox(self)
         for key, label in SORTS:

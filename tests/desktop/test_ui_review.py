@@ -257,3 +257,19 @@ def test_one_match_is_counted_in_the_singular(window: Any, photos: list[Path]) -
     two = [result_for(photos[0], 0.9), result_for(photos[1], 0.8, file_id=2)]
     window._on_answer(Answer(Query(text="beach"), two, two, []))
     assert window.header.text() == "2 matches for “beach”"
+
+
+def test_date_boxes_keep_their_placeholder_and_filters_stay_their_size(window: Any, qtbot: Any) -> None:
+    bar = window.search_bar
+    window.resize(1240, 760)
+    qtbot.wait(50)
+    # No chips: the filters keep their own width on the right rather than stretching across the row.
+    assert bar.sort_box.width() <= bar.sort_box.sizeHint().width() + 4, bar.sort_box.width()
+    assert bar.place_box.width() <= bar.place_box.sizeHint().width() + 4, bar.place_box.width()
+    # With chips: the date boxes still show their example ("from (2020, 2020-07)"), not "from (2020, 2020…".
+    bar.field.setText("porto 2023 beach")
+    bar.chips.setVisible(True)
+    qtbot.wait(50)
+    for box in (bar.after_box, bar.before_box):
+        need = box.fontMetrics().horizontalAdvance(box.placeholderText())
+        assert box.width() >= need + 8, (box.placeholderText(), box.width(), need)

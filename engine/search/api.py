@@ -70,7 +70,7 @@ def _similar_results(lib: Library, found: list[Candidate]) -> list[Result]:
                 row.size,
                 row.mtime,
                 row.duration,
-                match_from_cosine(c.score),
+                match_from_cosine(c.score, lib.settings.image_text_model),
                 c.reasons,
                 c.good,
             )

@@ -84,10 +84,11 @@ def cut(fused: list[_Fused], limit: int, closest: int | None = None) -> list[_Fu
     return good + rest
 
 
-def _match(reason: Reason, candidate: Candidate) -> float:
-    """A result's [0, 1] match for the tiles: what the strongest retriever's score means on that scale."""
+def _match(reason: Reason, candidate: Candidate, model_id: str | None = None) -> float:
+    """A result's [0, 1] match for the tiles: what the strongest retriever's score means on that scale
+    (a cosine by the image-text model ``model_id``'s fitted range)."""
     if reason.retriever in ("visual", "similar"):
-        return match_from_cosine(candidate.score)
+        return match_from_cosine(candidate.score, model_id)
     return max(0.0, min(1.0, candidate.score))
 
 
@@ -200,7 +201,7 @@ def to_results(lib: Library, fused: list[_Fused]) -> list[Result]:
                 row.size,
                 row.mtime,
                 row.duration,
-                max(_match(r, c) for _, c, r in f.parts),
+                max(_match(r, c, lib.settings.image_text_model) for _, c, r in f.parts),
                 [r for _, _, r in f.parts],
                 f.good,
             )

@@ -75,3 +75,18 @@ def test_the_visual_retriever_calls_nothing_below_the_floor_good(table: Path, mo
         lib, ParsedQuery("a dog", text="a dog"), limit=9, kinds=None, folder=None
     )
     assert [c.good for c in out] == [True, True, False]
+
+
+def test_a_search_reads_the_range_of_the_model_the_library_uses(table: Path) -> None:
+    """The tiles' match percentages come from the range fitted for the library's image-text model."""
+    from engine.search import ranking
+
+    table.write_text(
+        "[text_image.default]\nlow = 0.1\nhigh = 0.35\n\n"
+        '[text_image."m-fitted"]\nlow = 0.2\nhigh = 0.3\n',
+        encoding="utf-8",
+    )
+    reason = Reason("visual", 0.25, {})
+    c = Candidate(1, 0.25, reasons=[reason])
+    assert ranking._match(reason, c, "m-fitted") == pytest.approx(0.5)
+    assert ranking._match(reason, c, "m-other") == pytest.approx(0.6)  # the default range

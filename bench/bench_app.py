@@ -429,18 +429,26 @@ class App:
 
         self.probe = probe
         self.t0 = time.monotonic()
+        # Its stderr goes to a file, read back when it dies before an event (a crash says why there).
+        self.err = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            lookalike_command(), env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            lookalike_command(), env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=self.err
         )
 
     def wait(self, event: str, timeout: float) -> dict:
         pid = self.proc.pid
-        return self.probe.wait_for(lambda e: e["event"] == event and e["pid"] == pid, timeout, self.proc)
+        try:
+            return self.probe.wait_for(lambda e: e["event"] == event and e["pid"] == pid, timeout, self.proc)
+        except RuntimeError as exc:
+            self.err.seek(0)
+            tail = self.err.read()[-4000:].decode(errors="replace")
+            raise RuntimeError(f"{exc}; its stderr ended with:\n{tail}") from None
 
     def stop(self) -> None:
         from testkit.app_runner import stop_app
 
         stop_app(self.proc)
+        self.err.close()
 
 
 def launch_to_results(probe: Any, env: dict[str, str], cwd: Path, delay_ms: int = 0) -> dict[str, float]:
@@ -515,6 +523,7 @@ def run(tmp: Path, args: argparse.Namespace) -> int:
     def env_for(home: Path) -> dict[str, str]:
         env = app_env(home, probe)
         env["PYTHONPATH"] = os.pathsep.join([str(hooks), str(REPO)])
+        env["PYTHONFAULTHANDLER"] = "1"  # a crash prints every thread's stack (App.wait shows it)
         return env
 
     bare_env = dict(os.environ, QT_QPA_PLATFORM="offscreen")

@@ -8,7 +8,16 @@ from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPalette, QPen, QPixmap, QPolygonF
-from PySide6.QtWidgets import QFormLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QFrame,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop import media_player, relevance
 from desktop.format import format_date, format_size
@@ -118,6 +127,27 @@ def _photo_size(path: str) -> tuple[int, int] | None:
     return (h, w) if rotated else (w, h)
 
 
+class _Details(QScrollArea):
+    """The preview's name and rows: as tall as they are at the pane's width when the pane has room (the
+    picture takes the rest), scrolled when it has not. A plain QScrollArea asks for a fixed small height
+    and would leave the rows a few lines under a large picture."""
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        hint = super().sizeHint()
+        inner = self.widget()
+        if inner is None:
+            return hint
+        width = max(1, self.viewport().width())
+        height = inner.heightForWidth(width) if inner.hasHeightForWidth() else inner.sizeHint().height()
+        return QSize(hint.width(), height + 2 * self.frameWidth())
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        width_changed = event.oldSize().width() != event.size().width()
+        super().resizeEvent(event)
+        if width_changed:  # the rows wrap differently: ask for the height they need now
+            self.updateGeometry()
+
+
 class PreviewPane(QWidget):
     """Shows one result. Photos load at screen size off the GUI thread; videos and sounds play from
     the matched moment inline when QtMultimedia is available, else in the system's player.
@@ -151,8 +181,20 @@ class PreviewPane(QWidget):
         self._layout = QVBoxLayout(self)
         self._layout.addWidget(self.empty)
         self._layout.addWidget(self.image, 1)
-        self._layout.addWidget(self.title)
-        self._layout.addLayout(form)
+        # The name and the rows scroll when they need more room than the pane has (a long "Said" with
+        # its context, many reasons, a short window): without this the form squeezed its wrapped labels
+        # and the lines of one row were drawn over the next.
+        details = QWidget(self)
+        inner = QVBoxLayout(details)
+        inner.setContentsMargins(0, 0, 0, 0)
+        inner.addWidget(self.title)
+        inner.addLayout(form)
+        self.details = _Details(self)
+        self.details.setWidget(details)
+        self.details.setWidgetResizable(True)
+        self.details.setFrameShape(QFrame.Shape.NoFrame)
+        self.details.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._layout.addWidget(self.details)
         self._layout.addWidget(self.play_button)
         self._form = form
         # The player (made on first play) and the timeline of matched moments, under the picture.
@@ -174,7 +216,7 @@ class PreviewPane(QWidget):
         playback (and plays ``r`` from its moment if something was playing: stepping while listening)."""
         was_playing = self.playback.release()
         self.result = r
-        for w in (self.image, self.title, self.play_button):
+        for w in (self.image, self.title, self.details, self.play_button):
             w.setVisible(r is not None)
         self.empty.setVisible(r is None)
         for i in range(self._form.rowCount()):
@@ -203,6 +245,7 @@ class PreviewPane(QWidget):
         self._load_image(r)
         self.image.set_boxes(word_boxes(r))
         self.playback.show(r, autoplay=was_playing)
+        self.details.updateGeometry()
 
     def _play_label(self, r: Any) -> str:
         if media_player.multimedia_available():

@@ -273,3 +273,45 @@ def test_date_boxes_keep_their_placeholder_and_filters_stay_their_size(window: A
     for box in (bar.after_box, bar.before_box):
         need = box.fontMetrics().horizontalAdvance(box.placeholderText())
         assert box.width() >= need + 8, (box.placeholderText(), box.width(), need)
+
+
+def test_preview_rows_are_never_squeezed_under_a_long_transcript(qtbot: Any) -> None:
+    from desktop.preview import PreviewPane
+    from desktop.thumbnails import ThumbnailLoader
+    from engine.search.results import Reason, Result
+
+    said = "and then we walked down to the harbour where the boats were coming in with the catch " * 2
+    r = Result(
+        1,
+        "/nowhere/harbour.mp4",
+        "video",
+        0.6,
+        t=2.0,
+        duration=40.0,
+        size=1000,
+        reasons=[
+            Reason(
+                "said",
+                0.9,
+                {"said": said, "before": said, "after": said, "matched": ["harbour"], "start": 31.0},
+            ),
+            Reason("visual", 0.2, {"z": 1.5}, 2),
+            Reason("text", 0.5, {"text": "HARBOUR CAFE OPEN 24 HOURS"}, 1, True),
+        ],
+    )
+    pane = PreviewPane(ThumbnailLoader())
+    qtbot.addWidget(pane)
+    for height in (800, 560):
+        pane.resize(330, height)
+        pane.show()
+        pane.show_result(r)
+        qtbot.wait(30)
+        for name, label in pane.fields.items():
+            if label.isVisible():
+                need = label.heightForWidth(label.width())
+                assert label.height() >= need, f"{name} row cut at {height} px: {label.height()} < {need}"
+        assert pane.image.height() >= 140
+    # With room, every row shows without scrolling.
+    pane.resize(330, 900)
+    qtbot.wait(30)
+    assert pane.details.verticalScrollBar().maximum() == 0

@@ -145,7 +145,7 @@ class MainWindow(QMainWindow):
         self.searches.answered.connect(self._on_answer)
         self.searches.failed.connect(self._on_search_failed)
         self.searches.cleared.connect(self._on_cleared)
-        self.searches.started.connect(lambda q: self.header.setText("Searching…"))
+        self.searches.started.connect(self._on_search_started)
         self.bridge.opened.connect(self._on_opened)
         self.bridge.openFailed.connect(self._on_open_failed)
         self.bridge.progressed.connect(self._on_progress)
@@ -292,6 +292,13 @@ class MainWindow(QMainWindow):
             names = ", ".join(Path(p).name for p in q.paths[:3]) + ("…" if len(q.paths) > 3 else "")
             return f"items like {html.escape(names)}"
         return f"“{html.escape(q.text)}”"
+
+    def _on_search_started(self, q: Query) -> None:
+        self.header.setText("Searching…")
+        # Over an empty grid the page's hint ("Type what you are looking for…") would stay in the middle
+        # of the window while the first query waits for the library or the models: say what is going on.
+        if self.stack.currentWidget() is self.message:
+            self.message.show_message(f"Searching for {self._what(q)}…")
 
     def _on_answer(self, answer: Answer) -> None:
         self.answer = answer

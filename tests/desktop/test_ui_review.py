@@ -315,3 +315,13 @@ def test_preview_rows_are_never_squeezed_under_a_long_transcript(qtbot: Any) -> 
     pane.resize(330, 900)
     qtbot.wait(30)
     assert pane.details.verticalScrollBar().maximum() == 0
+
+
+def test_a_search_over_the_empty_page_says_it_is_searching(window: Any) -> None:
+    from desktop.search_controller import Query
+
+    window.stack.setCurrentWidget(window.message)
+    window.message.show_message("Type what you are looking for")
+    window._on_search_started(Query(text="dog on a beach"))
+    assert window.message.label.text() == "Searching for “dog on a beach”…"
+    assert window.header.text() == "Searching…"

@@ -1,8 +1,8 @@
 """The facts about the native Milvus Lite (2.5.x) the store relies on, measured at one size through the
 store (docs/architecture.md, "Milvus Lite 2.5.1"): open, fill, flush, close (exit) times with a large
-collection under FLAT and under IVF_FLAT, the files it keeps and their size per vector, the server's
-memory per vector, and what a SIGKILL mid-write leaves (rows kept, time to open again and to the first
-search).
+collection under FLAT and under the store's cell layout, the files it keeps and their size per vector, the
+server's memory per vector, and what a SIGKILL mid-write leaves (rows kept, time to open again and to the
+first search).
 
     python bench/bench_lite_facts.py [--rows 100000]
 
@@ -43,7 +43,7 @@ def main() -> None:
     import numpy as np
     from bench_lite_index import realistic_vectors
 
-    from engine.storage import store as store_mod
+    from engine.storage import store_native
     from engine.storage.milvus_lite import engine_name
     from engine.storage.store import VectorStore
 
@@ -54,8 +54,8 @@ def main() -> None:
     out: dict[str, float] = {}
     work = Path(tempfile.mkdtemp(prefix="lookalike-facts-"))
     try:
-        for kind in ("FLAT", "IVF_FLAT"):
-            store_mod.NATIVE_FLAT_MAX_ROWS = 10**12 if kind == "FLAT" else 0
+        for kind in ("FLAT", "CELLS"):  # CELLS: the store's cell layout (2.5.1 never builds IVF_FLAT)
+            store_native.CELLS_MIN_ROWS = 10**12 if kind == "FLAT" else 0
             path = work / kind
             t = time.perf_counter()
             s = VectorStore.open("", lite_path=path)
@@ -67,7 +67,8 @@ def main() -> None:
                 s.upsert("v", range(a, b), range(a, b), [0.0] * (b - a), [0] * (b - a), vecs[a:b])
             out[f"{kind}_upsert_s"] = time.perf_counter() - t
             t = time.perf_counter()
-            s.flush()  # flush, count, index fitted to the size (IVF built here)
+            s.flush()  # flush, count, index fitted to the size (the cell layout started here)
+            s.wait_for_index()
             out[f"{kind}_flush_s"] = time.perf_counter() - t
             s.search("v", vecs[:1], 10)
             assert s._native is not None

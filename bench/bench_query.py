@@ -8,7 +8,7 @@ moment walks around real embeddings: bench_lite_index.realistic_vectors), or uni
 ``--uniform``. The embedded store is whichever Milvus Lite is installed (the native 2.5 on Linux and
 macOS, the pure-Python 3.2 elsewhere); its engine and index are printed.
 
-    python bench/bench_query.py [--sizes 10000 100000 500000] [--queries 50] [--server] [--uniform]
+    python bench/bench_query.py [--sizes 10000 100000 500000] [--queries 50] [--server] [--uniform] [--flat]
 
 Targets (issue 18): p50 at 100k <= 2x the numpy brute force of the same run; at 500k (photos plus video
 moments) p50 <= 40 ms and p95 <= 80 ms.
@@ -105,7 +105,12 @@ def main() -> None:
     ap.add_argument("--uniform", action="store_true", help="uniform random vectors (IVF's worst case)")
     ap.add_argument("--queries", type=int, default=50)
     ap.add_argument("--server", action="store_true", help="also measure against a local Milvus server")
+    ap.add_argument("--flat", action="store_true", help="native Lite: FLAT at every size (no cells): before")
     args = ap.parse_args()
+    if args.flat:
+        from engine.storage import store_native
+
+        store_native.CELLS_MIN_ROWS = 10**12
     rng = np.random.default_rng(0)
     work = Path(tempfile.mkdtemp(prefix="lookalike-query-"))
     model = work / "models" / UFORM_ID

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
 from desktop.format import format_count, format_eta
@@ -69,6 +70,31 @@ def warnings_of(p: Any) -> list[str]:
     return [str(w) for w in (_get(p, "warnings") or ())]
 
 
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" when its text is wider than the room it has (a long warning
+    with a path was cut mid-word before), and never asks the window to be wider for it. ``text()`` is
+    the whole line; the status bar's tooltip lists every warning in full."""
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(40, super().minimumSizeHint().height())
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(40, super().sizeHint().height())
+
+    def elided(self) -> str:
+        """The text as painted at the label's width."""
+        return self.fontMetrics().elidedText(
+            self.text(), Qt.TextElideMode.ElideRight, self.contentsRect().width()
+        )
+
+    def paintEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        p = QPainter(self)
+        p.setPen(self.palette().color(self.foregroundRole()))
+        align = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        p.drawText(self.contentsRect(), int(align), self.elided())
+        p.end()
+
+
 class IndexStatus(QWidget):
     """Status bar contents: a progress line, Pause/Resume, and an "N errors" button.
 
@@ -84,7 +110,7 @@ class IndexStatus(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.label = QLabel(describe(None), self)
+        self.label = ElidedLabel(describe(None), self)
         self.pause_button = QPushButton("Pause", self)
         self.pause_button.setFlat(True)
         self.pause_button.setVisible(False)

@@ -325,3 +325,26 @@ def test_a_search_over_the_empty_page_says_it_is_searching(window: Any) -> None:
     window._on_search_started(Query(text="dog on a beach"))
     assert window.message.label.text() == "Searching for “dog on a beach”…"
     assert window.header.text() == "Searching…"
+
+
+def test_a_long_status_line_ends_in_an_ellipsis_and_keeps_the_buttons(qtbot: Any) -> None:
+    from PySide6.QtWidgets import QMainWindow
+
+    from desktop.status import IndexStatus
+    from engine.service.core import ServiceProgress
+
+    w = QMainWindow()
+    qtbot.addWidget(w)
+    st = IndexStatus(w)
+    w.statusBar().addWidget(st, 1)
+    w.resize(800, 400)
+    w.show()
+    long = (
+        "could not read /home/someone/Pictures/2019 holiday in Portugal/Porto/Ribeira/IMG_20190714_1802.jpg"
+    )
+    st.set_progress(ServiceProgress(state="indexing", queued=100, done=5, warnings=(long,), failed_total=3))
+    qtbot.wait(30)
+    assert st.label.text().endswith(long)  # the whole line is still the label's text (and in the tooltip)
+    assert st.label.elided().endswith("…") and len(st.label.elided()) < len(st.label.text())
+    assert st.pause_button.geometry().right() <= st.width() and st.errors_button.isVisible()
+    assert w.width() <= 800 and w.minimumSizeHint().width() < 800

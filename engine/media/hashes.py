@@ -17,7 +17,8 @@ Photos:
   the same photo edited does not.
 
 Videos: one hash per sampled moment, in time order (:func:`match_sequences` finds the copy or trim).
-Sounds: a Haitsma-Kalker style spectral fingerprint, 32 bits per 46 ms frame (:func:`sound_fingerprint`).
+Sounds: a Haitsma-Kalker style spectral fingerprint, 32 bits per 64 ms frame (:func:`sound_fingerprint`);
+near-silent frames are left out of a match, so recordings padded with silence do not match on it.
 """
 
 from __future__ import annotations
@@ -521,7 +522,8 @@ def sound_fingerprint(samples: np.ndarray, rate: int) -> np.ndarray:
 
     Bit m of frame n is the sign of the energy difference between bands m and m+1, minus the same in
     frame n-1: robust to gain, equalisation and lossy coding (MP3/AAC/Opus), so the same recording in
-    another format gives mostly the same bits. Silence gives zeros.
+    another format gives mostly the same bits. Near-silent frames (:data:`SILENCE_DB` below the
+    recording's mean) give 0, which :func:`fingerprint_match` leaves out.
     """
     x = np.asarray(samples, dtype=np.float32).reshape(-1)
     if rate != FP_RATE and len(x):
@@ -544,11 +546,27 @@ def _band_energy(x: np.ndarray) -> np.ndarray:
     return np.stack(bands, 1)
 
 
+#: A frame whose energy (300 Hz - 3 kHz) is this far below the mean frame's of its recording is silence:
+#: its sub-fingerprint is set to 0 and never compared. Digital silence gives all-zero bits, so two
+#: different recordings padded with silence (ESC-50 clips: 1.5 s of sound, then zeros to 5 s) agreed on
+#: every padded frame and grouped; a lossy copy's near-silence gives noise bits that only lower its match.
+#: Relative, so a gain change moves the floor with the sound. -35 dB: below what a field recording's
+#: background sits at, above a lossy codec's residue of digital silence.
+SILENCE_DB = 35.0
+
+
 def _bits_of(energy: np.ndarray) -> np.ndarray:
+    """Sub-fingerprints of band energies ((n, 33) -> (n-1,) uint32), 0 where both frames are silent."""
     diff = energy[:, :-1] - energy[:, 1:]  # (n, 32)
     bits = (diff[1:] - diff[:-1]) > 0  # (n-1, 32)
     weights = (1 << np.arange(31, -1, -1, dtype=np.uint64)).astype(np.uint64)
-    return (bits.astype(np.uint64) * weights[None, :]).sum(axis=1).astype(np.uint32)
+    fp = (bits.astype(np.uint64) * weights[None, :]).sum(axis=1).astype(np.uint32)
+    total = energy.sum(axis=1)
+    floor = float(total.mean()) * 10.0 ** (-SILENCE_DB / 10.0)
+    # Bits of frame n compare energy frames n and n+1: an onset out of silence still says something.
+    silent = np.maximum(total[1:], total[:-1]) <= floor
+    fp[silent] = 0
+    return fp
 
 
 #: Coarse keys: the spectrum averaged over 1 s windows, 0.25 s apart, as 20 signs of adjacent bands.
@@ -694,16 +712,30 @@ class _SoundStream:
         )
 
 
+#: Sound both recordings must have at the offset they match best, in seconds and as a share of the
+#: sound (non-silent frames) in the one with less: a match on a sliver of sound proves nothing.
+MIN_SOUND_S = 0.25
+MIN_SOUND_SHARE = 0.5
+
+
 def fingerprint_match(
-    a: np.ndarray, b: np.ndarray, *, min_overlap_s: float = 3.0, hop_s: float = _FP_HOP / FP_RATE
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    min_overlap_s: float = 3.0,
+    hop_s: float = _FP_HOP / FP_RATE,
+    min_sound_s: float = MIN_SOUND_S,
+    min_sound_share: float = MIN_SOUND_SHARE,
 ) -> tuple[float, float, float]:
     """How alike two sound fingerprints are where they overlap best: (bit error rate, offset seconds,
     overlap as a share of the shorter).
 
-    The offset comes from the sub-fingerprints the two share exactly (a trimmed copy shares them at a
-    constant shift); the bit error rate is then measured over the whole overlap. Lossy copies of one
-    recording score below about 0.2, different recordings near 0.5. Returns (1.0, 0.0, 0.0) when
-    nothing lines up. ``hop_s``: the seconds between sub-fingerprints (LONG_HOP_S for the long ones).
+    Silent sub-fingerprints (0, see :data:`SILENCE_DB`) of either side are left out: the bit error rate
+    is measured over the frames where both have sound, and an offset counts only where those cover
+    ``min_sound_s`` and ``min_sound_share`` of the sound of the side with less (so two recordings that
+    are mostly silence do not match on their silence). Lossy copies of one recording score below about
+    0.2, different recordings near 0.5. Returns (1.0, 0.0, 0.0) when nothing lines up. ``hop_s``: the
+    seconds between sub-fingerprints (LONG_HOP_S for the long ones).
     """
     a = np.asarray(a, dtype=np.uint32)
     b = np.asarray(b, dtype=np.uint32)
@@ -712,22 +744,30 @@ def fingerprint_match(
         need = min(len(a), len(b))
         if need < 8:
             return 1.0, 0.0, 0.0
+    ma, mb = (a != 0).astype(np.float32), (b != 0).astype(np.float32)
+    sound_need = max(8.0, min_sound_s / hop_s, min_sound_share * min(ma.sum(), mb.sum()))
     # Every offset at once: the agreement of the two bit matrices at each shift, by FFT correlation of
-    # their +-1 columns (a cut copy shares no exact sub-fingerprint when its bits are a little off).
-    sa = _signs(a)
-    sb = _signs(b)
+    # their +-1 columns (0 where silent), and the frames with sound on both sides by the same on the
+    # masks (a cut copy shares no exact sub-fingerprint when its bits are a little off).
     size = 1 << int(np.ceil(np.log2(len(a) + len(b))))
-    fa = np.fft.rfft(sa, size, axis=0)
-    fb = np.fft.rfft(sb, size, axis=0)
-    corr = np.fft.irfft((fa * np.conj(fb)).sum(axis=1), size)
-    # corr[k] (k >= 0): a[j + k] against b[j]; negative shifts wrap to the end of the array.
+
+    def xcorr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        fx = np.fft.rfft(x, size, axis=0)
+        fy = np.fft.rfft(y, size, axis=0)
+        return np.fft.irfft((fx * np.conj(fy)).reshape(len(fx), -1).sum(axis=1), size)
+
+    def at_shifts(c: np.ndarray) -> np.ndarray:
+        # c[k] (k >= 0): a[j + k] against b[j]; negative shifts wrap to the end of the array.
+        return np.concatenate([c[: len(a)], c[size - (len(b) - 1) :]]) if len(b) > 1 else c[: len(a)]
+
+    values = at_shifts(xcorr(_signs(a) * ma[:, None], _signs(b) * mb[:, None]))
+    both = np.rint(at_shifts(xcorr(ma, mb)))
     shifts = np.concatenate([np.arange(0, len(a)), np.arange(-(len(b) - 1), 0)])
-    values = np.concatenate([corr[: len(a)], corr[size - (len(b) - 1) :]]) if len(b) > 1 else corr[: len(a)]
     overlap = np.minimum(len(a), shifts + len(b)) - np.maximum(0, shifts)
-    ok = overlap >= need
+    ok = (overlap >= need) & (both >= sound_need)
     if not ok.any():
         return 1.0, 0.0, 0.0
-    agree = np.where(ok, values / np.maximum(overlap, 1) / 32.0, -np.inf)
+    agree = np.where(ok, values / np.maximum(both, 1) / 32.0, -np.inf)
     k = int(np.argmax(agree))
     ber = float((1.0 - agree[k]) / 2.0)
     return ber, float(shifts[k]) * hop_s, float(overlap[k]) / min(len(a), len(b))

@@ -24,7 +24,7 @@ from desktop.format import format_date, format_size
 from desktop.glyphs import draw_photo, draw_play, draw_wave
 from desktop.playback import PreviewPlayback
 from desktop.qt_compat import emit
-from desktop.result_model import reasons_text, thumb_request
+from desktop.result_model import reasons_numbers, reasons_text, thumb_request
 from desktop.thumbnails import ThumbnailLoader, ThumbRequest
 from desktop.transcript_text import said_html
 from engine.core.durations import format_duration
@@ -230,6 +230,7 @@ class PreviewPane(QWidget):
         self.fields["Score"].setText(relevance.score_details(r, mode))
         why = reasons_text(r)
         self.fields["Why"].setText(why)
+        self.fields["Why"].setToolTip(reasons_numbers(r))  # the numbers, for whoever wants them
         said = said_html(r)
         self.fields["Said"].setText(said)
         moment = format_duration(r.t) if r.kind == "video" and r.t is not None else ""

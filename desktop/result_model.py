@@ -57,7 +57,7 @@ class Tile(NamedTuple):
     score: str
     badge: str
     name: str
-    #: Why it matched, short ("name: receipt", "text: OPEN 24 HOURS", "looks like"); "" if unknown.
+    #: Why it matched, short ('file name contains “receipt”', 'looks like “red car”'); "" if unknown.
     reason: str = ""
 
 
@@ -67,14 +67,15 @@ def reason_of(r: Any) -> str:
 
 
 def reasons_text(r: Any) -> str:
-    """Every retriever's reason with its own score, one per line, for tooltips and the preview."""
-    lines = []
-    for reason in getattr(r, "reasons", None) or []:
-        z = reason.detail.get("z")
-        how = f"{reason.score:.3f}" + (f", {z:+.1f}σ over this query's usual score" if z is not None else "")
-        mark = "" if reason.good else " (weak)"
-        lines.append(f"{reason.short()} — {reason.retriever} #{reason.rank}, {how}{mark}")
-    return "\n".join(lines)
+    """Every finder's reason in plain words, one per line ('file name contains “receipt”', 'looks like
+    “red car” (strong match)'), for tooltips and the preview's Why row; "" for results without reasons."""
+    return "\n".join(reason.describe() for reason in getattr(r, "reasons", None) or [])
+
+
+def reasons_numbers(r: Any) -> str:
+    """The numbers behind :func:`reasons_text` (each finder's rank, score and how far it stands out),
+    one per line, for the Why row's tooltip."""
+    return "\n".join(reason.numbers() for reason in getattr(r, "reasons", None) or [])
 
 
 class ResultModel(QAbstractListModel):
@@ -238,7 +239,8 @@ class ResultModel(QAbstractListModel):
             tip = f"{r.path}\n{relevance.score_details(r, self.mode)}"
             if r.kind == "video" and r.t is not None:
                 tip += f" at {format_duration(r.t)}"
-            why = reasons_text(r)
+            reasons = getattr(r, "reasons", None) or []
+            why = "\n".join(f"{x.describe()} — {x.numbers()}" for x in reasons)
             return f"{tip}\n{why}" if why else tip
         if role == self.ResultRole:
             return r

@@ -49,8 +49,9 @@ def _print_results(results: Sequence[Any], as_json: bool) -> None:
 
 def _print_search(results: Sequence[Any], text: str, as_json: bool) -> None:
     """A text search's results: good matches, then the closest under their own heading, each with a
-    short reason ("name: receipt", "text: OPEN 24 HOURS", "looks like"). Stdout holds one line per
-    result and nothing else (scripts cut and count it); the headings go to stderr, like the progress."""
+    short reason ('file name contains “receipt”', 'words in the picture: “OPEN 24 HOURS”'). Stdout holds
+    one line per result and nothing else (scripts cut and count it); the headings go to stderr, like the
+    progress."""
     if as_json:
         print(json.dumps([r.to_json() for r in results], indent=2))
         return
@@ -68,8 +69,8 @@ def _print_search(results: Sequence[Any], text: str, as_json: bool) -> None:
             sys.stderr.flush()
         where = f" @ {format_duration(r.t, padded=True)}" if r.t is not None else ""
         reason = _t(r.reason)
-        reason = reason if len(reason) <= 28 else reason[:27] + "…"
-        print(f"{round(100 * r.match):3d}%  {r.kind:<5}  {reason:<28}  {_t(r.path)}{where}")
+        reason = reason if len(reason) <= 32 else reason[:31] + "…"
+        print(f"{round(100 * r.match):3d}%  {r.kind:<5}  {reason:<32}  {_t(r.path)}{where}")
 
 
 class _Bar:

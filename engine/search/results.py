@@ -22,7 +22,8 @@ class Reason:
     in a picture: the box's corners in the pixels of the picture as shown, EXIF rotation applied, with
     ``"image_size": [w, h]`` of those pixels when the picture is not a photo file the app can measure;
     the app's preview outlines it), ``{"tags": ["Bark", "Dog"]}`` (sounds), ``{"z": 2.1}`` for a vector
-    match (how far above the query's usual score). A ``"label"`` key overrides the short form.
+    match (how far above the query's usual score; ``"query"``, the words searched for, on "visual"
+    reasons). A ``"label"`` key overrides the short form.
     """
 
     #: The retriever's name: "names", "text", "visual", "sounds", "similar", …
@@ -36,22 +37,67 @@ class Reason:
     good: bool = False
 
     def short(self) -> str:
-        """A few words for a tile or a CLI column: "name: receipt", "text: OPEN 24 HOURS", "looks like"."""
+        """A few plain words for a tile or a CLI column: 'file name contains “receipt”', 'folder “2019 Porto
+        trip”', 'words in the picture: “OPEN 24 HOURS”', 'looks like “red car”'; a picture match the
+        cutoff did not call good says 'closest, but not a good match' (its numbers: :meth:`numbers`)."""
         d = self.detail
         if d.get("label"):
             return str(d["label"])
         if self.retriever == "names":
             if d.get("where") == "folder":
-                return f"folder: {d.get('folder', '')}"
-            return f"name: {d.get('name', '')}"
+                return f"folder {_quoted(d.get('folder', ''))}"
+            return f"file name contains {_quoted(d.get('name', ''))}"
         if self.retriever == "text":
-            return f"text: {d.get('text', '')}"
+            return f"words in the picture: {_quoted(d.get('text', ''))}"
         if self.retriever == "sounds":
             tags = d.get("tags") or []
-            return f"sounds like: {tags[0]}" if tags else "sounds like"
+            return f"sounds like: {tags[0]}" if tags else "sounds like what you searched"
         if self.retriever in ("visual", "similar"):
-            return "looks like"
+            return f"looks like {self._looks_like()}" if self.good else WEAK_REASON
+        if d.get("said"):
+            said = str(d["said"])
+            return f"said: {_quoted(said if len(said) <= 60 else said[:59].rstrip() + '…')}"
         return self.retriever
+
+    def describe(self) -> str:
+        """One line of the preview's "Why": :meth:`short`, with how strong a picture or sound match is
+        ('looks like “red car” (strong match)', 'sounds like: Rain (0.62)')."""
+        if self.detail.get("label"):
+            return self.short()
+        if self.retriever in ("visual", "similar"):
+            if self.good:
+                return f"looks like {self._looks_like()} (strong match)"
+            return f"looks a little like {self._looks_like()} (weak match)"
+        if self.retriever == "sounds" and self.detail.get("tags"):
+            return f"{self.short()} ({self.score:.2f})"
+        return self.short()
+
+    def numbers(self) -> str:
+        """The finder's own numbers, for a tooltip: 'visual finder, #2 of its list: cosine 0.128, 1.5σ
+        above this search's usual score, not a good match on its own'."""
+        measure = _MEASURES.get(self.retriever, "score")
+        place = f", #{self.rank} of its list" if self.rank else ""
+        line = f"{self.retriever} finder{place}: {measure} {self.score:.3f}"
+        z = self.detail.get("z")
+        if z is not None:
+            line += f", {z:+.1f}σ {'above' if z >= 0 else 'below'} this search's usual score"
+        return line + ("" if self.good else ", not a good match on its own")
+
+    def _looks_like(self) -> str:
+        if self.retriever == "similar":
+            return "the example"
+        query = self.detail.get("query")
+        return _quoted(str(query)) if query else "what you searched"
+
+
+#: What a weak picture match says on its tile and in the CLI: it is only among the closest.
+WEAK_REASON = "closest, but not a good match"
+#: What each finder's score is, for :meth:`Reason.numbers`.
+_MEASURES = {"visual": "cosine", "similar": "cosine", "said-meaning": "cosine", "sounds": "tag score"}
+
+
+def _quoted(text: str) -> str:
+    return f"“{text}”"
 
 
 @dataclass
@@ -95,7 +141,7 @@ class Result:
 
     @property
     def reason(self) -> str:
-        """The short form of the strongest reason ("name: receipt"); "" when there is none."""
+        """The short form of the strongest reason ('file name contains “receipt”'); "" when there is none."""
         return self.reasons[0].short() if self.reasons else ""
 
     def to_json(self) -> dict:

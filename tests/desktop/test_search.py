@@ -215,12 +215,18 @@ def test_the_engines_verdict_splits_good_from_closest_and_tiles_say_why(
     qtbot.waitUntil(lambda: window.model.rowCount() == 1, timeout=10_000)
     assert "1 match for" in window.header.text() and "show 3 weaker" in window.header.text()
     tile = window.model.tile(0)
-    assert tile.reason == "name: receipt"
-    assert "name: receipt — names #1" in window.model.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)
+    assert tile.reason == "file name contains “receipt”"
+    tip = window.model.index(0, 0).data(Qt.ItemDataRole.ToolTipRole)
+    assert "file name contains “receipt” — names finder, #1 of its list: score 1.050" in tip
     window.preview.show_result(window.model.result(0))
-    assert window.preview.fields["Why"].text().startswith("name: receipt")
+    assert window.preview.fields["Why"].text() == "file name contains “receipt”"  # plain words
+    assert "names finder, #1 of its list: score 1.050" in window.preview.fields["Why"].toolTip()
     window.show_weak()  # the closest, after the good one
-    assert window.model.rowCount() == 4 and window.model.tile(3).reason == "looks like"
+    assert window.model.rowCount() == 4 and window.model.tile(3).reason == "closest, but not a good match"
+    window.preview.show_result(window.model.result(3))
+    assert window.preview.fields["Why"].text() == "looks a little like what you searched (weak match)"
+    why = window.preview.fields["Why"]
+    assert "σ" not in why.text() and "visual finder, #3 of its list: cosine 0.120, +0.4σ" in why.toolTip()
     window.view.grab()  # paints the tiles with their reasons without complaint
 
 

@@ -56,7 +56,7 @@ def test_a_word_of_a_file_name_finds_it_first_with_its_reason(library: Path, cap
     results = search_json(capsys, "receipt")
     assert results[0]["path"].endswith("receipt_hotel_2022.jpg")
     assert results[0]["good"] is True
-    assert results[0]["reason"] == "name: receipt"
+    assert results[0]["reason"] == "file name contains “receipt”"
     names = [r for r in results[0]["reasons"] if r["retriever"] == "names"]
     assert names and names[0]["detail"] == {"name": "receipt", "where": "file"} and names[0]["rank"] == 1
     # Everything else only looks (randomly) alike: not good, and only a few of them.
@@ -71,7 +71,7 @@ def test_a_folder_name_finds_the_files_inside(library: Path, capsys) -> None:
     results = search_json(capsys, "Porto")
     good = [r for r in results if r["good"]]
     assert {Path(r["path"]).name for r in good} == {f"IMG_{i:04d}.jpg" for i in range(4)}
-    assert all(r["reason"] == "folder: 2019 Porto trip" for r in good)
+    assert all(r["reason"] == "folder “2019 Porto trip”" for r in good)
     assert results[: len(good)] == good  # good ones first
     # The library's own folder ("Pictures") is no reason: every file is in it.
     assert not [r for r in search_json(capsys, "Pictures") if r["good"]]
@@ -84,7 +84,7 @@ def test_all_words_must_be_in_the_name_or_folders_to_be_good(library: Path, caps
     partial = search_json(capsys, "receipt zanzibar")
     assert not any(r["good"] for r in partial)  # "zanzibar" is nowhere
     assert partial[0]["path"].endswith("receipt_hotel_2022.jpg")  # but it is still the closest
-    assert search_json(capsys, "Porto 2019")[0]["reason"].startswith("folder: 2019 Porto trip")
+    assert search_json(capsys, "Porto 2019")[0]["reason"] == "folder “2019 Porto trip”"
 
 
 def test_quotes_mean_exact_text_and_minus_excludes(library: Path, capsys) -> None:
@@ -104,7 +104,7 @@ def test_only_names_and_the_human_output(library: Path, capsys) -> None:
     code, out, err = cli(capsys, "search", "receipt")
     assert code == 0
     first = out.splitlines()[0]
-    assert "name: receipt" in first and first.endswith("receipt_hotel_2022.jpg")
+    assert "file name contains “receipt”" in first and first.endswith("receipt_hotel_2022.jpg")
     assert "closest" in err  # the randomly similar rest, under its heading (stderr: stdout is results)
 
 

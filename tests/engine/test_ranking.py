@@ -145,15 +145,19 @@ def test_a_photo_with_the_typed_word_beats_what_only_looks_alike(lib: Any) -> No
     words = Fixed("text", [(sign, 0.9, True)], lexical=True, words={sign: "OPEN 24 HOURS"})
     results = ranking.search(lib, "open 24 hours", retrievers=[*RETRIEVERS, words])
     assert results[0].file_id == sign and results[0].good is True
-    assert results[0].reason == "text: OPEN 24 HOURS"
+    assert results[0].reason == "words in the picture: “OPEN 24 HOURS”"
     assert {r.retriever for r in results[0].reasons} >= {"text"}
     # Random image weights: nothing else is a good match; a few closest follow, marked as such.
     assert all(r.good is False for r in results[1:]) and 1 <= len(results) - 1 <= ranking.CLOSEST_AFTER_GOOD
     assert all(r.reasons and r.reasons[0].retriever == "visual" for r in results[1:])
-    assert all(r.reason == "looks like" and "z" in r.reasons[0].detail for r in results[1:])
+    assert all(r.reason == "closest, but not a good match" for r in results[1:])
+    assert all("z" in r.reasons[0].detail for r in results[1:])
+    # The words searched for ride along, so the preview can say what it looked like.
+    assert all(r.reasons[0].detail["query"] == "open 24 hours" for r in results[1:])
+    assert results[1].reasons[0].describe() == "looks a little like “open 24 hours” (weak match)"
     # JSON carries the same.
     doc = json.loads(json.dumps(results[0].to_json()))
-    assert doc["good"] is True and doc["reason"] == "text: OPEN 24 HOURS"
+    assert doc["good"] is True and doc["reason"] == "words in the picture: “OPEN 24 HOURS”"
     assert doc["reasons"][0]["retriever"] == "text" and doc["reasons"][0]["detail"]["text"] == "OPEN 24 HOURS"
 
 
@@ -196,6 +200,8 @@ def test_find_similar_goes_through_the_same_result_type(lib: Any) -> None:
     copy = recompressed_copy(target, target.parent.parent / "elsewhere" / "copy.jpg")
     results = search_similar(lib, copy, limit=10)
     assert results[0].path == str(target.resolve())
-    assert results[0].reasons[0].retriever == "similar" and results[0].reason == "looks like"
+    top = results[0].reasons[0]
+    assert top.retriever == "similar"
+    assert results[0].reason == ("looks like the example" if top.good else "closest, but not a good match")
     assert "z" in results[0].reasons[0].detail  # random weights: how far it stands out means nothing
     assert isinstance(results[0].good, bool) and len(results) == 10  # marked, not cut

@@ -34,7 +34,7 @@ def _detail(seg: SpokenSegment) -> dict:
         "seq": seg.seq,
         "start": seg.start,
         "end": seg.end,
-        "label": f"said: {_clip(seg.text)}",
+        "label": f"said: “{_clip(seg.text)}”",
     }
 
 

@@ -177,10 +177,11 @@ class VisualRetriever(Retriever):
         # A fitted floor (engine/data/score_ranges.toml, from labelled photos) overrules the per-query
         # cutoff below it: no text→image hit that weak is good, however the library's scores are spread.
         floor = text_image_range(lib.settings.image_text_model).floor
-        if floor is not None:
-            for c in found:
-                if c.good and c.score < floor:
-                    c.good = False
-                    for r in c.reasons:
-                        r.good = False
+        for c in found:
+            if floor is not None and c.good and c.score < floor:
+                c.good = False
+                for r in c.reasons:
+                    r.good = False
+            for r in c.reasons:
+                r.detail["query"] = query.text  # so the reason can say 'looks like “red car”'
         return found

@@ -112,8 +112,10 @@ class WordsRetriever(Retriever):
                 "box": h.box,
                 "boxes": h.boxes,
                 "image_size": [1, 1],
-                "label": "text: " + _clip(" … ".join(dict.fromkeys(h.matched)) or h.text),
             }
+            # Plain words for the tile: a video's text is on screen, a photo's in the picture.
+            where = "words on screen" if t is not None else "words in the picture"
+            detail["label"] = f"{where}: “{_clip(' … '.join(dict.fromkeys(h.matched)) or h.text)}”"
             if t is not None:
                 detail["t"] = t
             out[h.file_id] = Candidate(

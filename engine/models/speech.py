@@ -103,6 +103,7 @@ class WhisperTranscriber:
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelFileError(f"cannot load the Whisper model in {self.folder}: {exc}") from exc
         self._lock = threading.Lock()
+        self._last_encoding: tuple[np.ndarray, Any] | None = None
 
     def transcribe(
         self, audio: np.ndarray, regions: Sequence[tuple[float, float]], *, language: str | None = None
@@ -110,34 +111,123 @@ class WhisperTranscriber:
         """(language, segments) for the speech ``regions`` of 16 kHz mono ``audio``.
 
         Only the regions are decoded (``clip_timestamps``), so the time Whisper spends is the speech's,
-        not the file's. The language is detected once per call when not given. Segment times are clamped
-        to the audio's length (a random-weight test model can claim any time).
+        not the file's. Regions close enough to share one 30 s window are decoded as one clip with the
+        audio between them silenced (see :func:`pack_regions`): Whisper pads every clip to 30 s and
+        encodes it, so a memo of two sentences costs one encoder pass instead of two. The language,
+        when not given, is detected from the encoding of the first window, which transcribing then
+        reuses (faster-whisper's own detection encodes a window of its own first). Segment times are
+        in seconds of ``audio``, clamped to its length (a random-weight test model can claim any time).
         """
         if not regions:
             return language, []
         duration = len(audio) / SAMPLE_RATE
+        clipped = [(max(0.0, a), min(duration, b)) for a, b in regions]
+        packed = pack_regions([(a, b) for a, b in clipped if b > a])
+        if not packed:
+            return language, []
+        samples = _silence_between(np.ascontiguousarray(audio, dtype=np.float32), packed)
         clips: list[float] = []
-        for a, b in regions:
-            clips += [round(max(0.0, a), 3), round(min(duration, b), 3)]
+        for a, b, _ in packed:
+            clips += [round(a, 3), round(b, 3)]
         with self._lock:
-            segments, info = self._model.transcribe(
-                np.ascontiguousarray(audio, dtype=np.float32),
-                language=language,
-                beam_size=1,
-                best_of=1,
-                temperature=0.0,
-                condition_on_previous_text=False,
-                vad_filter=False,
-                clip_timestamps=clips,
-                without_timestamps=False,
-            )
-            out: list[Segment] = []
-            for s in segments:
-                text = s.text.strip()
-                # Whisper's own rule against hallucinated text in noise: no speech and low confidence.
-                if not text or (s.no_speech_prob > 0.6 and s.avg_logprob < -1.0):
-                    continue
-                start = min(max(0.0, float(s.start)), duration)
-                end = min(max(start, float(s.end)), duration)
-                out.append(Segment(start, end, text))
+            self._model.encode = self._encode_reusing  # instance attribute: faster-whisper's self.encode
+            try:
+                if language is None and self._model.model.is_multilingual:
+                    language = self._first_window_language(samples, clips[0], clips[1])
+                segments, info = self._model.transcribe(
+                    samples,
+                    language=language,
+                    beam_size=1,
+                    best_of=1,
+                    temperature=0.0,
+                    condition_on_previous_text=False,
+                    vad_filter=False,
+                    clip_timestamps=clips,
+                    without_timestamps=False,
+                )
+                out: list[Segment] = []
+                for s in segments:
+                    text = s.text.strip()
+                    # Whisper's own rule against hallucinated text in noise: no speech and low confidence.
+                    if not text or (s.no_speech_prob > 0.6 and s.avg_logprob < -1.0):
+                        continue
+                    start = min(max(0.0, float(s.start)), duration)
+                    end = min(max(start, float(s.end)), duration)
+                    out.append(Segment(start, end, text))
+            finally:
+                self._last_encoding = None  # ~3 MB for base: not kept between files
+                del self._model.encode
         return getattr(info, "language", language), out
+
+    def _first_window_language(self, audio: np.ndarray, start: float, end: float) -> str:
+        """The language Whisper hears in the first window that transcribing ``audio`` from the clip
+        ``start``..``end`` will encode: the same features, sliced and padded as faster-whisper's
+        ``generate_segments`` slices its first window, so that encoding is made once and reused."""
+        from faster_whisper.audio import pad_or_trim
+
+        extractor = self._model.feature_extractor
+        features = extractor(audio)  # the whole audio, as transcribe computes them (one normalisation)
+        fps = self._model.frames_per_second
+        content = features.shape[-1] - 1
+        seek, stop = round(start * fps), round(end * fps)
+        size = max(1, min(extractor.nb_max_frames, content - seek, stop - seek))
+        encoding = self._model.encode(pad_or_trim(features[:, seek : seek + size]))
+        token, _probability = self._model.model.detect_language(encoding)[0][0]
+        return str(token)[2:-2]  # "<|en|>" -> "en"
+
+    def _encode_reusing(self, features: np.ndarray) -> Any:
+        """WhisperModel.encode, with the last window's encoding reused when the same window comes again
+        (the first window: once for the language, once to transcribe)."""
+        from faster_whisper import WhisperModel
+
+        last = self._last_encoding
+        if last is not None and last[0].shape == features.shape and np.array_equal(last[0], features):
+            return last[1]
+        out = WhisperModel.encode(self._model, features)
+        self._last_encoding = (np.array(features, copy=True), out)
+        return out
+
+
+#: Speech regions are packed into one Whisper window while the packed clip stays this long (a window is
+#: 30 s; the margin keeps its last frame inside after rounding to 10 ms frames).
+PACK_S = 29.5
+#: ... and while the pause between two regions is at most this long: Whisper then hears a pause it is
+#: used to in speech, never a long silence (where real Whisper is known to invent words).
+MAX_PAUSE_S = 3.0
+
+
+#: A clip for Whisper: (start, end, the speech regions in it), seconds.
+Clip = tuple[float, float, list[tuple[float, float]]]
+
+
+def pack_regions(regions: Sequence[tuple[float, float]]) -> list[Clip]:
+    """Sorted speech ``regions`` (seconds) grouped into clips for Whisper: (start, end, the regions in it).
+
+    Consecutive regions share a clip while it spans at most PACK_S and no pause in it exceeds
+    MAX_PAUSE_S; a region longer than a window is a clip of its own (Whisper walks it window by window).
+    """
+    out: list[Clip] = []
+    for a, b in sorted(regions):
+        if out and b - out[-1][0] <= PACK_S and a - out[-1][1] <= MAX_PAUSE_S:
+            start, _, members = out[-1]
+            out[-1] = (start, max(b, out[-1][1]), [*members, (a, b)])
+        else:
+            out.append((a, b, [(a, b)]))
+    return out
+
+
+def _silence_between(audio: np.ndarray, packed: Sequence[Clip]) -> np.ndarray:
+    """``audio`` with the pauses inside packed clips set to zero (a copy when there are any), so Whisper
+    hears only what the VAD called speech, as when each region was its own clip."""
+    pauses = [
+        (round(prev_end * SAMPLE_RATE), round(next_start * SAMPLE_RATE))
+        for _, _, members in packed
+        for (_, prev_end), (next_start, _) in zip(members, members[1:], strict=False)
+        if next_start > prev_end
+    ]
+    if not pauses:
+        return audio
+    out = audio.copy()
+    for i, j in pauses:
+        out[i:j] = 0.0
+    return out

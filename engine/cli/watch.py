@@ -96,7 +96,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         default=2.0,
         help="seconds a file must stay unchanged before it is indexed (default 2)",
     )
-    p.add_argument("--batch-size", type=int, default=16, help="files per indexing batch (default 16)")
+    p.add_argument(
+        "--batch-size", type=int, default=512, help="most files per indexing batch (default 512; at most 5 s)"
+    )
     p.add_argument("--json", action="store_true", help="print progress snapshots as JSON lines on stdout")
     p.add_argument("--interval", type=float, default=0.5, help="seconds between progress updates")
 

@@ -59,6 +59,8 @@ class IndexReport:
     #: Files left pending because their model is not installed: model id -> (count, how to fix).
     waiting: dict[str, tuple[int, str]] = field(default_factory=dict)
     cancelled: bool = False
+    #: Runnable files never started because ``feed()`` said stop (they stay pending).
+    unstarted: int = 0
     seconds: float = 0.0
 
 
@@ -128,6 +130,7 @@ def index_pending(
     limit: int | None = None,
     rows: Sequence[cat.FileRow] | None = None,
     flush: Callable[[], None] | None = None,
+    feed: Callable[[], bool] | None = None,
 ) -> IndexReport:
     """Index every pending row of the catalog (at most ``limit``). Returns a report; never raises for a
     bad file.
@@ -138,6 +141,10 @@ def index_pending(
     instead (the service passes the batch it chose: fresh files first, none waiting for a model).
     ``flush``: what seals the store's writes (default ``lib.store.flush``; the service passes its own,
     which holds flushes to one per FLUSH_EVERY_S across its batches).
+    ``feed()``: checked before each file's decode starts (after the first); once False, no further file
+    is started but the files already decoding are finished (nothing done is thrown away, unlike
+    ``cancel``), and the rest stay pending, counted in ``report.unstarted``. The service bounds a long
+    batch in time with it.
     """
     cancel = cancel or never
     started = time.monotonic()
@@ -179,6 +186,8 @@ def index_pending(
         def refill() -> None:
             nonlocal nxt, heavy_pending
             while nxt is not None and len(pending) < lookahead and not cancel():
+                if feed is not None and nxt is not runnable[0] and not feed():
+                    return  # the first file always starts: a call that takes none could loop forever
                 heavy = nxt[0].kind != Kind.PHOTO.value
                 if heavy and heavy_pending >= heavy_ahead:
                     return  # wait for the clips ahead to be encoded before decoding more
@@ -219,6 +228,8 @@ def index_pending(
                     break
             if batch:
                 writer.put(batch, _encode_batch(lib, batch))
+            if nxt is not None and not report.cancelled:
+                report.unstarted = 1 + sum(1 for _ in it)
         except BaseException:
             writer.close(reraise=False)  # the error in hand is the one to report
             raise

@@ -62,6 +62,7 @@ class Batches:
         *,
         batch_size: int,
         analysis_batch: int,
+        batch_seconds: float = 0.0,
     ) -> None:
         self.lib = lib
         self.scheduler = scheduler
@@ -70,6 +71,12 @@ class Batches:
         self.flush = flush
         self._publish = publish
         self.batch_size = max(1, batch_size)
+        #: Seconds after which an indexing batch starts no new file (0: none; the batch ends at
+        #: ``batch_size`` files). A batch is one ``index_pending`` call, whose decode pool and writer fill
+        #: at its start and drain at its end: a long batch, bounded in time rather than by a small count,
+        #: keeps the stages overlapped, while pause, cancel and waiting requests still end it at the next
+        #: file (``should_yield``) and fresh files wait at most this long.
+        self.batch_seconds = batch_seconds
         #: Files per batch of the slower analyzers: small, so fresh files are embedded soon after they
         #: appear and a request waits at most for the file in hand.
         self.analysis_batch = analysis_batch
@@ -86,6 +93,7 @@ class Batches:
             self.book.on_index_progress(p)
             self._publish()
 
+        deadline = time.monotonic() + self.batch_seconds
         try:
             report = index_pending(
                 self.lib,
@@ -93,6 +101,7 @@ class Batches:
                 flush=self.flush.soon,
                 progress=on_progress,
                 cancel=self.scheduler.should_yield,
+                feed=(lambda: time.monotonic() < deadline) if self.batch_seconds > 0 else None,
             )
         except BaseException:
             # Not per-file trouble (that becomes failed rows) but the store or catalog failing: the rows
@@ -108,7 +117,8 @@ class Batches:
         if report.indexed:
             self.scheduler.new_work()
         left = [r for r in self.lib.catalog.get_many(r.id for r in rows).values() if r.state == cat.PENDING]
-        if report.cancelled:
+        if report.cancelled or report.unstarted:
+            # Not reached (cancelled, or the batch's time was up): back to the front, in order.
             order = {r.id: i for i, r in enumerate(rows)}
             work.give_back(sorted(left, key=lambda r: order[r.id]), fresh_ids)
         elif left:

@@ -86,6 +86,9 @@ class Service:
     ``move_grace`` seconds (default: the quiet period) for its content to reappear elsewhere.
     ``health_interval``: seconds between checks of folder presence and watch health.
     ``max_interactive_wait``: how long a request may wait before the running batch stops early.
+    ``batch_size``, ``batch_seconds``: an indexing batch takes at most this many files and starts no new
+    file after this many seconds (0: no time bound); long batches keep the indexing pipeline's stages
+    overlapped (see :class:`engine.service.batches.Batches`).
 
     Errors: a failing step (store or catalog error, unreadable folder) never ends the service; it is
     logged, shown in ``progress().warnings`` and retried. Request errors come back in their futures.
@@ -98,7 +101,8 @@ class Service:
         watch: bool = True,
         force_polling: bool = False,
         quiet_period: float = 2.0,
-        batch_size: int = 16,
+        batch_size: int = 512,
+        batch_seconds: float = 5.0,
         idle_unload_s: float = 300.0,
         poll_interval: float = 5.0,
         move_grace: float | None = None,
@@ -129,7 +133,7 @@ class Service:
         self._health = FolderHealth(lib, watcher, self._queue, self._applier, self._book.warn)
         self._batches = Batches(
             lib, self._scheduler, self._book, self._models, self._flush, self._publish,
-            batch_size=batch_size, analysis_batch=8,
+            batch_size=batch_size, analysis_batch=8, batch_seconds=batch_seconds,
         )  # fmt: skip
         self._thread: threading.Thread | None = None
         self._last_health = 0.0

@@ -128,6 +128,10 @@ class ProgressBook:
         """A file of the running indexing batch finished (or the batch started)."""
         self.current = p.current
         self._batch = (p.done, p.failed)
+        # A rate sample within a batch too (a batch runs up to Service's batch_seconds), at most 2 a second.
+        now, n = time.monotonic(), self.done + self.failed + p.done + p.failed
+        if not self._samples or now - self._samples[-1][0] >= 0.5:
+            self._samples.append((now, n))
 
     def index_batch_aborted(self) -> None:
         """The running indexing batch failed as a whole (its rows go back in line)."""

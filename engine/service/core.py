@@ -197,6 +197,7 @@ class Service:
 
     def rescan(self) -> None:
         """Scan every folder again (size and mtime) and take up a cancelled backlog."""
+        self._scheduler.take_up_backlog()
         self._scheduler.rescan(self.lib.settings.folders, replace=True)
 
     def retry_failed(self) -> Future[int]:
@@ -204,7 +205,7 @@ class Service:
 
         def retry(lib: Library) -> int:
             n = lib.catalog.retry_failed()
-            self._scheduler.work.reset(unblock=True)
+            self._scheduler.work.reset(unblock=True, undismiss=True)
             self._scheduler.new_work()
             self._book.refresh_counts(force=True)
             return n
@@ -398,6 +399,7 @@ class Service:
     def _add_folder(self, path: str | Path) -> Path:
         p = self.lib.add_folder(path)
         self._health.added(str(p))
+        self._scheduler.take_up_backlog()
         self._scheduler.rescan([str(p)])
         return p
 

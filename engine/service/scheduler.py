@@ -45,11 +45,15 @@ class WorkList:
             self.fresh[i] = None
         self.blocked.difference_update(ids)
 
-    def reset(self, *, unblock: bool = False) -> None:
-        """Read the backlog from the catalog again (after a scan, a retry, a new model)."""
+    def reset(self, *, unblock: bool = False, undismiss: bool = False) -> None:
+        """Read the backlog from the catalog again (after a scan, a retry, a new model). A cancelled
+        backlog stays cancelled unless ``undismiss`` (the user resumed, retried or rescanned): a scan the
+        service runs by itself, or a model file appearing (the encoder's int8 copy being written), must
+        not bring back what the user cancelled."""
         self.backlog.clear()
         self.exhausted = False
-        self.dismissed = False
+        if undismiss:
+            self.dismissed = False
         if unblock:
             self.blocked.clear()
 
@@ -144,6 +148,11 @@ class Scheduler:
         self._cancel = True
         self._executor.wake()
 
+    def take_up_backlog(self) -> None:
+        """Index the backlog again after a cancel (the user rescanned or added a folder), unpaused or not."""
+        self._resume_backlog = True
+        self._executor.wake()
+
     def rescan(self, folders: Iterable[str], *, replace: bool = False) -> None:
         """Scan these folders again, in this order (``replace``: instead of the rescans asked so far)."""
         with self._lock:
@@ -173,7 +182,7 @@ class Scheduler:
             self.analyses_idle = True
         if self._resume_backlog:
             self._resume_backlog = False
-            self.work.reset()
+            self.work.reset(undismiss=True)
             self.new_work()
 
     def new_work(self) -> None:

@@ -85,6 +85,30 @@ def test_rescans_keep_their_order_without_repeats() -> None:
     assert [sched.next_rescan() for _ in range(2)] == ["/y", None]
 
 
+def test_a_cancelled_backlog_stays_cancelled_until_the_user_takes_it_up() -> None:
+    """A cancel is not undone by the service's own re-reads of the queue (a folder scan, a model file
+    appearing such as the encoder's int8 copy); resume, retry and a user rescan take the backlog up."""
+    sched = Scheduler(Executor(), max_interactive_wait=0.5)
+    assert sched.work.has_work()
+    sched.cancel()
+    sched.take_controls()
+    assert not sched.work.has_work()
+    sched.work.reset()  # a scan the service ran by itself
+    sched.work.reset(unblock=True)  # a model's files changed
+    assert not sched.work.has_work()
+    sched.work.add_fresh([7])  # a file the watcher saw after the cancel is still indexed
+    assert sched.work.has_work()
+    sched.work.fresh.clear()
+    sched.take_up_backlog()  # the user's rescan or a new folder
+    sched.take_controls()
+    assert sched.work.has_work()
+    sched.cancel()
+    sched.take_controls()
+    sched.resume()
+    sched.take_controls()
+    assert sched.work.has_work()
+
+
 class _Store:
     def __init__(self) -> None:
         self.flushes = 0

@@ -302,7 +302,7 @@ def test_lookalike_search_with_the_app_running_prints_the_apps_answer(
     assert proc.returncode == 0, err.decode()
     results = json.loads(out)
     assert [r["path"] for r in results] == [str(dog)]
-    assert results[0]["reason"].startswith("name")
+    assert results[0]["reason"].startswith("file name contains")
     assert any(c[0] == "call" and c[1][0] == "search_for_command_line" for c in window.bridge.service.calls)
     assert window.model.rowCount() == 0  # a script's query leaves the window alone
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.models.manifest import write_manifest
+from engine.models.tiny_variants import VARIANT_DIMS, write_multilingual_tokenizer
 
 UFORM_ID = "uform3-image-text-english-small"
 
@@ -224,6 +225,21 @@ def write_tiny_uform(
     return folder
 
 
+def write_tiny_uform_variant(folder: Path, model_id: str, *, seed: int = 1) -> Path:
+    """Write the tiny stand-in for ``model_id`` (a key of :data:`engine.models.tiny_variants.VARIANT_DIMS`:
+    its own embedding size; the multilingual one with a SentencePiece-style tokenizer) to ``folder``."""
+    if model_id not in VARIANT_DIMS:
+        raise ValueError(f"No tiny UForm variant for {model_id}")
+    tokenizer = write_multilingual_tokenizer if "multilingual" in model_id else None
+    return write_tiny_uform(
+        folder,
+        embedding_dim=VARIANT_DIMS[model_id],
+        seed=seed + sorted(VARIANT_DIMS).index(model_id),
+        model_id=model_id,
+        tokenizer=tokenizer,
+    )
+
+
 def write_tiny_models(dest: Path, model_ids: list[str] | None = None) -> list[Path]:
     """Write tiny versions of the given models (all known ones by default) under ``dest/<model_id>/``."""
     from engine.models.registry import MODELS
@@ -236,8 +252,6 @@ def write_tiny_models(dest: Path, model_ids: list[str] | None = None) -> list[Pa
         if model_id == UFORM_ID:
             write_tiny_uform(folder)
         elif model_id.startswith("uform3-"):
-            from engine.models.tiny_variants import write_tiny_uform_variant
-
             write_tiny_uform_variant(folder, model_id)
         elif model_id.startswith("panns-"):
             from engine.models.tiny_audio import write_tiny_panns

@@ -1,4 +1,5 @@
-"""Tiny random-weight stand-ins for the other UForm3 image-text models (base, large, multilingual base).
+"""What the tiny random-weight stand-ins for the other UForm3 image-text models (base, large, multilingual
+base) differ in; :func:`engine.models.tiny.write_tiny_uform_variant` writes them.
 
 Each is a real-format UForm folder (config.json, tokenizer.json, image/text encoders as ONNX) that
 :class:`engine.models.uform.UFormEncoder` loads unchanged, with its own embedding size so a test sees a
@@ -12,8 +13,6 @@ real files is exactly that, and that the loader reads both through ``tokenizer.j
 from __future__ import annotations
 
 from pathlib import Path
-
-from engine.models.tiny import write_tiny_uform
 
 #: Embedding size of each tiny variant (the small one is 64, engine.models.tiny).
 VARIANT_DIMS = {
@@ -58,16 +57,3 @@ def write_multilingual_tokenizer(path: Path, max_len: int) -> tuple[int, int]:
     tok.save(str(path))
     return len(vocab), 1
 
-
-def write_tiny_uform_variant(folder: Path, model_id: str, *, seed: int = 1) -> Path:
-    """Write the tiny stand-in for ``model_id`` (a key of :data:`VARIANT_DIMS`) to ``folder``."""
-    if model_id not in VARIANT_DIMS:
-        raise ValueError(f"No tiny UForm variant for {model_id}")
-    tokenizer = write_multilingual_tokenizer if "multilingual" in model_id else None
-    return write_tiny_uform(
-        folder,
-        embedding_dim=VARIANT_DIMS[model_id],
-        seed=seed + sorted(VARIANT_DIMS).index(model_id),
-        model_id=model_id,
-        tokenizer=tokenizer,
-    )

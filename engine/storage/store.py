@@ -125,9 +125,21 @@ class VectorStore:
             return cls(client, is_lite=False, endpoint=uri)
         if lite_path is None:
             raise ValueError("lite_path is required when uri is empty")
-        if engine_name() == "lite2":
-            return store_native.open_native(cls, Path(lite_path))
-        return store_lite32.open_lite32(cls, Path(lite_path))
+        if engine_name() != "lite2":
+            return store_lite32.open_lite32(cls, Path(lite_path))
+        store = store_native.open_native(cls, Path(lite_path))
+        try:
+            from engine.storage.milvus_lite import has_lite3_data
+
+            if has_lite3_data(Path(lite_path)):  # a library made with 3.2.x: its vectors are copied in
+                from engine.storage.store_migrate import migrate_lite3
+
+                migrate_lite3(store, Path(lite_path))
+        except BaseException:
+            with contextlib.suppress(StoreError):
+                store.close()
+            raise
+        return store
 
     def close(self) -> None:
         """Flush (Lite 3.2), close the connection and, for Lite, stop its server and free the LOCK.

@@ -2,16 +2,20 @@
 facts and the small helpers that turn Milvus answers into our errors.
 
 The store itself is :class:`engine.storage.store.VectorStore`; the code that hosts each engine lives in
-``store_lite32`` (the pure-Python Milvus Lite 3.2) and ``store_native`` (the native Milvus Lite 2.5). This
-module imports neither, so both can import it.
+``store_lite32`` (the pure-Python Milvus Lite 3.2), ``store_native`` (the native Milvus Lite 2.5) and
+``store_server``. This module imports none of them, so all can import it; the engines see the store only
+through :class:`StoreHost`, so they never import ``store`` back.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import grpc
 import numpy as np
@@ -39,6 +43,38 @@ class Hit:
     file_id: int  # catalog row id
     t: float  # seconds into the file; 0.0 for photos and whole-clip vectors
     score: float  # cosine similarity, higher = more similar
+
+
+class StoreHost(Protocol):
+    """What the engine modules use of the :class:`~engine.storage.store.VectorStore` they serve."""
+
+    _client: Any
+    _lite_path: Path | None
+    _write_lock: threading.RLock
+    _collections: dict[str, CollectionInfo]
+    _closed: bool
+    _cell_threads: list[tuple[threading.Thread, threading.Event]]
+    _pool: ThreadPoolExecutor | None
+
+    def close(self) -> None: ...
+
+    def _call(self, action: str, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any: ...
+
+    def _search(
+        self,
+        name: str,
+        info: CollectionInfo,
+        q: np.ndarray,
+        limit: int,
+        expr: str,
+        *,
+        filtered: bool,
+        group: bool = False,
+    ) -> list[list[Hit]]: ...
+
+    def _search_grouped(
+        self, name: str, info: CollectionInfo, q: np.ndarray, limit: int, expr: str
+    ) -> list[list[Hit]]: ...
 
 
 def vector_id(file_id: int, seq: int) -> int:

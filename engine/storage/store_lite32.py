@@ -28,19 +28,24 @@ import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 import grpc
 from pymilvus import MilvusClient, MilvusException
 
 from engine.errors import LibraryBusyError, StoreError
 from engine.storage.milvus_lite import BUSY_MESSAGE
-from engine.storage.store_common import CONNECT_TIMEOUT_S, LOAD_TIMEOUT_S, CollectionInfo, reason
-
-if TYPE_CHECKING:
-    from engine.storage.store import VectorStore
+from engine.storage.store_common import (
+    CONNECT_TIMEOUT_S,
+    LOAD_TIMEOUT_S,
+    CollectionInfo,
+    StoreHost,
+    reason,
+)
 
 log = logging.getLogger(__name__)
+
+S = TypeVar("S", bound=StoreHost)
 
 #: Lite flushes on its own only at 128 MiB; unflushed rows cost ~15 ms per 1,000 on every search.
 AUTO_FLUSH_ROWS = 2_000
@@ -53,7 +58,7 @@ NLIST = 128
 NPROBE_MIN = 64
 
 
-def open_lite32(cls: type[VectorStore], path: Path) -> VectorStore:
+def open_lite32(cls: Callable[..., S], path: Path) -> S:
     """Open (or create) the 3.2 database in folder ``path`` behind our token-checked server.
 
     Raises:
@@ -102,7 +107,7 @@ def open_lite32(cls: type[VectorStore], path: Path) -> VectorStore:
     return store
 
 
-def attach_lite32(store: VectorStore, name: str, dim: int) -> CollectionInfo:
+def attach_lite32(store: StoreHost, name: str, dim: int) -> CollectionInfo:
     """Give an existing collection its IVF_FLAT index if missing, load it (rebuilding truncated index
     sidecars), and describe it."""
     c = store._client
@@ -120,7 +125,7 @@ def attach_lite32(store: VectorStore, name: str, dim: int) -> CollectionInfo:
     return CollectionInfo(dim=dim, nlist=int(index.get("nlist", NLIST)))
 
 
-def load(store: VectorStore, name: str) -> None:
+def load(store: StoreHost, name: str) -> None:
     """Load a collection; when that fails and index sidecars exist, delete them and load again."""
     try:
         store._client.load_collection(name, timeout=LOAD_TIMEOUT_S)

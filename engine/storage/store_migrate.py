@@ -4,20 +4,56 @@ embedding anything again (the 3.2 files are read with pyarrow: engine.storage.mi
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from engine.errors import StoreError
-
-if TYPE_CHECKING:
-    from engine.storage.store import VectorStore
+from engine.storage.store_common import Hit
 
 log = logging.getLogger(__name__)
 
 
-def migrate_lite3(store: VectorStore, path: Path, *, sample: int = 256) -> None:
+class Target(Protocol):
+    """The store the vectors are copied into (the public calls of engine.storage.store's store)."""
+
+    def drop_collection(self, name: str) -> None: ...
+
+    def ensure_collection(self, name: str, dim: int) -> None: ...
+
+    def upsert(
+        self,
+        name: str,
+        ids: Sequence[int] | np.ndarray,
+        file_ids: Sequence[int] | np.ndarray,
+        ts: Sequence[float] | np.ndarray,
+        kinds: Sequence[int] | np.ndarray,
+        vectors: np.ndarray,
+    ) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def count(self, name: str) -> int: ...
+
+    def get_vectors_many(
+        self, name: str, file_ids: Sequence[int], *, kinds: Sequence[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def search(
+        self,
+        name: str,
+        queries: np.ndarray,
+        limit: int,
+        *,
+        kinds: Sequence[int] | None = None,
+        file_ids: Sequence[int] | None = None,
+        group_by_file: bool = False,
+    ) -> list[list[Hit]]: ...
+
+
+def migrate_lite3(store: Target, path: Path, *, sample: int = 256) -> None:
     """Copy every collection of the 3.2.x database in ``path`` into this (2.5.x) store, check it, then
     move the old files aside (``lite3-before-upgrade/``); nothing is embedded again.
 
@@ -72,7 +108,7 @@ def migrate_lite3(store: VectorStore, path: Path, *, sample: int = 256) -> None:
     log.info("the Milvus Lite 3.2 files are kept in %s (safe to delete)", aside)
 
 
-def _check_copy(store: VectorStore, name: str, file_ids: np.ndarray, vectors: np.ndarray, path: Path) -> None:
+def _check_copy(store: Target, name: str, file_ids: np.ndarray, vectors: np.ndarray, path: Path) -> None:
     """Each sampled old vector is stored unchanged (cosine 1) and is its own best search hit."""
     if not len(file_ids):
         return

@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 import numpy as np
 from pymilvus import MilvusClient
@@ -57,15 +57,15 @@ from engine.storage.store_common import (
     WRITE_CHUNK,
     CollectionInfo,
     Hit,
+    StoreHost,
     hits_from,
     new_schema,
     reason,
 )
 
-if TYPE_CHECKING:
-    from engine.storage.store import VectorStore
-
 log = logging.getLogger(__name__)
+
+S = TypeVar("S", bound=StoreHost)
 
 #: Exact FLAT up to this many rows in a collection, cells beyond. Where FLAT stops being the fastest
 #: (bench/bench_lite_index.py, real-shaped 256-d rows, 2 shared cores): at 100k FLAT 11-15 ms against
@@ -112,13 +112,13 @@ def native_index(rows: int) -> tuple[str, int]:
 # ── opening, moving a 3.2 library in ────────────────────────────────────────────────────────
 
 
-def open_native(cls: type[VectorStore], path: Path) -> VectorStore:
-    """Milvus Lite 2.5.x: our own ``milvus`` process on a private Unix socket (storage.milvus_lite);
-    a 3.2.x database found in ``path`` is copied in first (``store_migrate.migrate_lite3``).
+def open_native(cls: Callable[..., S], path: Path) -> S:
+    """Milvus Lite 2.5.x: our own ``milvus`` process on a private Unix socket (storage.milvus_lite).
+    The store's ``open`` then copies in a 3.2.x database found in ``path`` (``store_migrate``).
 
     Raises:
         LibraryBusyError: another process (or this one) has the database open.
-        StoreError: the server cannot start, or the 3.2 data cannot be moved in.
+        StoreError: the server cannot start.
     """
     native = NativeLite.start(path)
     try:
@@ -128,17 +128,6 @@ def open_native(cls: type[VectorStore], path: Path) -> VectorStore:
         native.stop()
         raise StoreError(f"Could not connect to Milvus Lite in {path}: {reason(err)}") from err
     atexit.register(store.close)
-    try:
-        from engine.storage.milvus_lite import has_lite3_data
-
-        if has_lite3_data(path):
-            from engine.storage.store_migrate import migrate_lite3
-
-            migrate_lite3(store, path)
-    except BaseException:
-        with contextlib.suppress(StoreError):
-            store.close()
-        raise
     return store
 
 
@@ -160,7 +149,7 @@ class Cells:
         return [name, *self.names]
 
 
-def attach_native(store: VectorStore, name: str, dim: int) -> CollectionInfo:
+def attach_native(store: StoreHost, name: str, dim: int) -> CollectionInfo:
     """Give the collection its FLAT index if it has none (or the fake IVF of older versions), load it,
     and find its cell layout: a ready one is used (and an interrupted move resumed), a partial one
     (a kill while it was made) dropped, and one is started in the background when the rows call for it."""
@@ -182,7 +171,7 @@ def attach_native(store: VectorStore, name: str, dim: int) -> CollectionInfo:
     return info
 
 
-def ensure_flat(store: VectorStore, name: str) -> None:
+def ensure_flat(store: StoreHost, name: str) -> None:
     """Give ``name`` a FLAT index (creating it, or replacing another kind), and load it."""
     c = store._client
     kind = ""
@@ -202,7 +191,7 @@ def ensure_flat(store: VectorStore, name: str) -> None:
     store._call("load", name, c.load_collection, name, timeout=LOAD_TIMEOUT_S)
 
 
-def _create_plain(store: VectorStore, name: str, dim: int) -> None:
+def _create_plain(store: StoreHost, name: str, dim: int) -> None:
     c = store._client
     if not store._call("check", name, c.has_collection, name):
         schema = new_schema(c, dim)
@@ -210,14 +199,14 @@ def _create_plain(store: VectorStore, name: str, dim: int) -> None:
     ensure_flat(store, name)
 
 
-def _layout_names(store: VectorStore, name: str) -> tuple[bool, list[str]]:
+def _layout_names(store: StoreHost, name: str) -> tuple[bool, list[str]]:
     """(whether the centroids collection exists, the cell collections that exist, in cell order)."""
     every = set(store._call("list collections", "", store._client.list_collections))
     cells = sorted(n for n in every if n.startswith(f"{name}{_TAG}") and n[len(name) + len(_TAG) :].isdigit())
     return centroids_name(name) in every, cells
 
 
-def _read_layout(store: VectorStore, name: str, dim: int) -> Cells | None:
+def _read_layout(store: StoreHost, name: str, dim: int) -> Cells | None:
     """The ready layout of ``name``, or None; a partial one is dropped (its cells hold no rows yet)."""
     has_centroids, cells = _layout_names(store, name)
     if not has_centroids and not cells:
@@ -248,7 +237,7 @@ def _read_layout(store: VectorStore, name: str, dim: int) -> Cells | None:
     return None
 
 
-def drop_layout(store: VectorStore, name: str) -> None:
+def drop_layout(store: StoreHost, name: str) -> None:
     """Drop the cell layout of ``name`` (centroids first: the layout is then no longer ready)."""
     has_centroids, cells = _layout_names(store, name)
     c = store._client
@@ -260,7 +249,7 @@ def drop_layout(store: VectorStore, name: str) -> None:
         _marker(store, name).unlink()
 
 
-def fit(store: VectorStore, name: str, info: CollectionInfo) -> None:
+def fit(store: StoreHost, name: str, info: CollectionInfo) -> None:
     """Start the cell layout in the background once a FLAT collection has more rows than
     :data:`CELLS_MIN_ROWS` (``info.rows`` is an upper bound: counted first)."""
     if info.cells is not None or native_index(info.rows)[0] == "FLAT":
@@ -273,14 +262,14 @@ def fit(store: VectorStore, name: str, info: CollectionInfo) -> None:
     _start(store, name, _build, info)
 
 
-def _start(store: VectorStore, name: str, work: Callable[..., None], info: CollectionInfo) -> None:
+def _start(store: StoreHost, name: str, work: Callable[..., None], info: CollectionInfo) -> None:
     stop = threading.Event()
     thread = threading.Thread(target=work, args=(store, name, info, stop), name=f"cells-{name}", daemon=True)
     store._cell_threads.append((thread, stop))
     thread.start()
 
 
-def _build(store: VectorStore, name: str, info: CollectionInfo, stop: threading.Event) -> None:
+def _build(store: StoreHost, name: str, info: CollectionInfo, stop: threading.Event) -> None:
     """The layout of a FLAT collection: k-means on a sample, the cells, the centroids; then the move."""
     try:
         sample = _sample(store, name, info.rows)
@@ -307,14 +296,14 @@ def _build(store: VectorStore, name: str, info: CollectionInfo, stop: threading.
         info.building = False
 
 
-def _resume(store: VectorStore, name: str, info: CollectionInfo, stop: threading.Event) -> None:
+def _resume(store: StoreHost, name: str, info: CollectionInfo, stop: threading.Event) -> None:
     try:
         _move(store, name, info, stop)
     except Exception as err:  # as in _build
         log.warning("vector collection %s: moving rows into its cells stopped: %s", name, err)
 
 
-def _move(store: VectorStore, name: str, info: CollectionInfo, stop: threading.Event) -> None:
+def _move(store: StoreHost, name: str, info: CollectionInfo, stop: threading.Event) -> None:
     """Move main's rows into their cells, a chunk per write-lock hold, until main is empty.
 
     Each chunk's keys are written to a marker file first (renamed into place), then the rows go into
@@ -347,7 +336,7 @@ def _move(store: VectorStore, name: str, info: CollectionInfo, stop: threading.E
             moved += len(rows)
 
 
-def _marker(store: VectorStore, name: str) -> Path:
+def _marker(store: StoreHost, name: str) -> Path:
     folder = store._lite_path if store._lite_path is not None else Path(".")
     return folder / f".cells-{name}.moving"
 
@@ -361,7 +350,7 @@ def _write_marker(marker: Path, keys: list[int]) -> None:
     os.replace(tmp, marker)
 
 
-def _settle(store: VectorStore, name: str, cells: Cells) -> None:
+def _settle(store: StoreHost, name: str, cells: Cells) -> None:
     """After a kill mid-chunk: the marked keys still in main are taken out of the cells (they move again),
     so no key is counted twice; keys already gone from main stay in their cells."""
     marker = _marker(store, name)
@@ -395,7 +384,7 @@ def _settle(store: VectorStore, name: str, cells: Cells) -> None:
     marker.unlink()
 
 
-def _sample(store: VectorStore, name: str, rows: int) -> np.ndarray:
+def _sample(store: StoreHost, name: str, rows: int) -> np.ndarray:
     """About ``CELLS * _SAMPLE_PER_CELL`` unit vectors of the collection, spread over its files."""
     want = CELLS * _SAMPLE_PER_CELL
     step = max(1, rows // want)
@@ -440,7 +429,7 @@ def kmeans(sample: np.ndarray, k: int, *, iters: int = _KMEANS_ITERS, seed: int 
 
 
 def search_grouped(
-    store: VectorStore, info: CollectionInfo, name: str, q: np.ndarray, limit: int, expr: str
+    store: StoreHost, info: CollectionInfo, name: str, q: np.ndarray, limit: int, expr: str
 ) -> list[list[Hit]]:
     """Native Lite: one plain search for ``limit * 2`` vectors, grouped here; Milvus' own group_by
     only for the queries where that top list holds fewer than ``limit`` files (a long video's frames).
@@ -475,20 +464,20 @@ def search_grouped(
 # ── writes and reads over a layout ──────────────────────────────────────────────────────────
 
 
-def _pool(store: VectorStore) -> ThreadPoolExecutor:
+def _pool(store: StoreHost) -> ThreadPoolExecutor:
     if store._pool is None:
         store._pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="lite-cells")
     return store._pool
 
 
-def fan_out(store: VectorStore, calls: Sequence[Callable[[], Any]]) -> list[Any]:
+def fan_out(store: StoreHost, calls: Sequence[Callable[[], Any]]) -> list[Any]:
     """Run the calls on the store's pool (searches of several cells overlap); their results in order."""
     if len(calls) == 1:
         return [calls[0]()]
     return list(_pool(store).map(lambda f: f(), calls))
 
 
-def _insert_into_cells(store: VectorStore, cells: Cells, rows: list[dict[str, Any]]) -> None:
+def _insert_into_cells(store: StoreHost, cells: Cells, rows: list[dict[str, Any]]) -> None:
     vecs = np.asarray([r["vector"] for r in rows], dtype=np.float32)
     where = cells.assign(vecs)
     c = store._client
@@ -503,7 +492,7 @@ def _insert_into_cells(store: VectorStore, cells: Cells, rows: list[dict[str, An
     fan_out(store, calls)
 
 
-def write(store: VectorStore, name: str, info: CollectionInfo, rows: list[dict[str, Any]]) -> None:
+def write(store: StoreHost, name: str, info: CollectionInfo, rows: list[dict[str, Any]]) -> None:
     """Insert or replace ``rows`` by key (under the write lock). 2.5.1's upsert costs ~0.1 s a call at
     100k rows, whatever the batch (it looks every key up); a delete by key and an insert are ~15 ms and
     leave the same rows. A kill between the two loses rows whose file is not yet marked indexed: redone
@@ -525,7 +514,7 @@ def write(store: VectorStore, name: str, info: CollectionInfo, rows: list[dict[s
         _insert_into_cells(store, info.cells, rows)
 
 
-def delete_where(store: VectorStore, name: str, info: CollectionInfo, expr: str) -> int:
+def delete_where(store: StoreHost, name: str, info: CollectionInfo, expr: str) -> int:
     """Delete the rows matching ``expr`` from the collection and its cells; how many went."""
     c = store._client
     targets = [name] if info.cells is None else info.cells.all_names(name)
@@ -540,7 +529,7 @@ def delete_where(store: VectorStore, name: str, info: CollectionInfo, expr: str)
 
 
 def search(
-    store: VectorStore, name: str, info: CollectionInfo, q: np.ndarray, limit: int, expr: str
+    store: StoreHost, name: str, info: CollectionInfo, q: np.ndarray, limit: int, expr: str
 ) -> list[list[Hit]]:
     """Plain search of a collection: FLAT, or the nearest :data:`NPROBE` cells and main (every cell under
     a filter, which may leave the nearest cells with no matching row), merged best first."""
@@ -594,14 +583,14 @@ def search(
 
 
 def search_every(
-    store: VectorStore, name: str, info: CollectionInfo, q: np.ndarray, limit: int, expr: str
+    store: StoreHost, name: str, info: CollectionInfo, q: np.ndarray, limit: int, expr: str
 ) -> list[list[Hit]]:
     """Every cell searched (exact): :func:`search` with a filter that admits every row."""
     return search(store, name, info, q, limit, expr or "id >= 0")
 
 
 def query_all(
-    store: VectorStore, name: str, info: CollectionInfo, expr: str, fields: list[str]
+    store: StoreHost, name: str, info: CollectionInfo, expr: str, fields: list[str]
 ) -> list[dict[str, Any]]:
     """Rows matching ``expr`` from the collection and its cells (one per key), with ``fields``."""
     c = store._client
@@ -632,7 +621,7 @@ def query_all(
     return list(seen.values())
 
 
-def _count_one(store: VectorStore, target: str) -> int:
+def _count_one(store: StoreHost, target: str) -> int:
     rows = store._call(
         "count",
         target,
@@ -645,7 +634,7 @@ def _count_one(store: VectorStore, target: str) -> int:
     return int(rows[0]["count(*)"])
 
 
-def count(store: VectorStore, name: str, info: CollectionInfo) -> int:
+def count(store: StoreHost, name: str, info: CollectionInfo) -> int:
     """Rows of the collection and its cells (under the write lock: no row is in two places then)."""
     if info.cells is None:
         return _count_one(store, name)
@@ -659,14 +648,14 @@ def targets(info: CollectionInfo, name: str) -> list[str]:
     return [name] if info.cells is None else info.cells.all_names(name)
 
 
-def wait_layout(store: VectorStore, timeout: float | None = None) -> bool:
+def wait_layout(store: StoreHost, timeout: float | None = None) -> bool:
     """Wait for the background layout threads; True when none is left running."""
     for thread, _ in list(store._cell_threads):
         thread.join(timeout)
     return not any(t.is_alive() for t, _ in store._cell_threads)
 
 
-def stop_layout_threads(store: VectorStore) -> None:
+def stop_layout_threads(store: StoreHost) -> None:
     """Ask the background layout threads to stop after their current step and wait for them."""
     for thread, stop in list(store._cell_threads):
         stop.set()

@@ -9,18 +9,15 @@ Session-consistent; the read right after a delete is Strong).
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pymilvus import MilvusException
 
 from engine.storage import store_lite32
-from engine.storage.store_common import LOAD_TIMEOUT_S, CollectionInfo
-
-if TYPE_CHECKING:
-    from engine.storage.store import VectorStore
+from engine.storage.store_common import LOAD_TIMEOUT_S, CollectionInfo, StoreHost
 
 
-def attach_server(store: VectorStore, name: str, dim: int) -> CollectionInfo:
+def attach_server(store: StoreHost, name: str, dim: int) -> CollectionInfo:
     """A server's collection: IVF_FLAT (Lite 3.2's nlist) if it has no index yet, loaded."""
     c = store._client
     if "vector" not in store._call("list indexes", name, c.list_indexes, name):

@@ -26,7 +26,7 @@ def test_preferences_lists_the_models_and_use_switches_in_the_background(
 ) -> None:
     from desktop.preferences import PreferencesDialog
     from engine.indexing.analyzers import reembed
-    from engine.models.tiny_variants import write_tiny_uform_variant
+    from engine.models.tiny import write_tiny_uform_variant
 
     write_tiny_uform_variant(home / "models" / MULTI, MULTI)
     # Re-embedding takes a moment per photo, as with real photos, so the stage can be seen running.
@@ -105,7 +105,7 @@ def test_models_use_from_another_process_is_handed_to_the_running_app(
     import sys
 
     from desktop import ipc
-    from engine.models.tiny_variants import write_tiny_uform_variant
+    from engine.models.tiny import write_tiny_uform_variant
 
     assert ipc.request_from_args(["models", "use", MULTI, "--json"]) == {
         "v": ipc.PROTOCOL_VERSION, "cmd": "use_model", "model": MULTI, "json": True,

@@ -391,22 +391,21 @@ class SwitchCost:
 def _measured_rate(model_id: str) -> tuple[float, str] | None:
     """The per-model speed table (engine/data/model_costs.toml, written by bench/bench_models.py),
     when it has this model."""
-    try:
-        from engine.models.costs import load_costs  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        return None
+    from engine.models.costs import load_costs
+
     try:
         cost = load_costs().get(model_id)
     except Exception as exc:  # a damaged table: fall back to the estimate
         log.warning("model cost table unreadable: %s", exc)
         return None
-    if cost is None or not getattr(cost, "files_per_s", None):
+    if cost is None or not cost.files_per_s:
         return None
-    when = getattr(cost, "measured", "")
-    load = getattr(cost, "load", "")
-    shape = getattr(cost, "shape", "real")
-    what = "random weights of the real shape" if shape == "real" else f"random weights: {shape}"
-    return float(cost.files_per_s), f"measured {when} at load {load}, {what}"
+    # shape: "real", or "real (the image tower of <the model it shares it with>)"
+    if cost.shape.startswith("real"):
+        what = "random weights of the real shape" + cost.shape.removeprefix("real")
+    else:
+        what = f"random weights: {cost.shape}"
+    return float(cost.files_per_s), f"measured {cost.measured} at load {cost.load}, {what}"
 
 
 def estimated_rate(model_id: str) -> tuple[float, str]:
